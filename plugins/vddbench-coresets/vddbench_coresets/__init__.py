@@ -1,0 +1,97 @@
+"""Coreset baselines: real clips chosen per class at random, by herding, or by k-center greedy.
+
+Herding and k-center choose on features of a randomly initialised protocol student, as in the
+papers' baselines. The artifact stores the chosen clips themselves (uint8, as decoded), never their
+indices, so it is self-contained.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import vddbench
+
+
+def _artifact(task: vddbench.DistillTask, chosen: list[torch.Tensor]) -> vddbench.Artifact:
+    index = torch.cat(chosen)
+    return vddbench.Artifact({"videos_uint8": task.train.raw(index), "labels": task.train.labels[index]})
+
+
+@torch.no_grad()
+def _class_features(task: vddbench.DistillTask, members: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    student = task.new_student().eval()
+    feats = [student.embed(task.train.clips(members[i:i + batch]).to(task.device)).cpu()
+             for i in range(0, len(members), batch)]
+    return torch.cat(feats)
+
+
+class _Coreset(vddbench.Distiller):
+    def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
+        return vddbench.DistilledVideos(vddbench.normalize(artifact.tensors["videos_uint8"]),
+                                        artifact.tensors["labels"])
+
+    def select(self, task: vddbench.DistillTask, members: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
+        if task.ipc < 1:
+            raise vddbench.DistillerError(f"distiller '{self.name}' needs IPC >= 1; got {task.ipc}")
+        chosen = []
+        for label in range(task.num_classes):
+            members = task.train.indices_of(label)
+            if len(members) < task.ipc:
+                raise vddbench.DistillerError(
+                    f"distiller '{self.name}': class {label} has {len(members)} training clips, fewer than IPC {task.ipc}")
+            chosen.append(members[self.select(task, members)])
+        return _artifact(task, chosen)
+
+
+class RandomCoreset(_Coreset):
+    """IPC real clips per class, drawn uniformly at random."""
+
+    name = "random"
+
+    def select(self, task, members):
+        return torch.randperm(len(members), generator=task.generator(offset=len(members)))[: task.ipc]
+
+
+class Herding(_Coreset):
+    """Herding: greedily add the clip that keeps the running mean closest to the class mean."""
+
+    name = "herding"
+
+    def select(self, task, members):
+        feats = _class_features(task, members)
+        target = feats.mean(0)
+        picked: list[int] = []
+        total = torch.zeros_like(target)
+        for k in range(1, task.ipc + 1):
+            gap = ((total[None] + feats) / k - target).norm(dim=1)
+            if picked:
+                gap[picked] = float("inf")
+            best = int(gap.argmin())
+            picked.append(best)
+            total += feats[best]
+        return torch.tensor(picked)
+
+
+class KCenter(_Coreset):
+    """k-center greedy: start at the clip nearest the class mean, then add the farthest clip."""
+
+    name = "kcenter"
+
+    def select(self, task, members):
+        feats = _class_features(task, members)
+        picked = [int((feats - feats.mean(0)).norm(dim=1).argmin())]
+        nearest = (feats - feats[picked[0]]).norm(dim=1)
+        while len(picked) < task.ipc:
+            best = int(nearest.argmax())
+            picked.append(best)
+            nearest = torch.minimum(nearest, (feats - feats[best]).norm(dim=1))
+        return torch.tensor(picked)
+
+
+@vddbench.hookimpl
+def register_distillers(register):
+    for cls in (RandomCoreset, Herding, KCenter):
+        register(cls)

@@ -1,0 +1,203 @@
+"""The ``vddbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import VddbenchError
+
+OFFICIAL = Path("leaderboards")
+
+
+def _split(values: list[str] | None, convert=str):
+    if not values:
+        return None
+    out = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    out.append(convert(part.strip()))
+                except ValueError:
+                    raise VddbenchError(f"'{part}' is not a valid value here (expected {convert.__name__})") from None
+    return out
+
+
+def cmd_run(args) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .executors import get_executor
+    from .protocol import get_protocol
+    from .results import ResultStore
+    from .runner import pending, plan
+
+    protocol = get_protocol(args.protocol)
+    store = ResultStore(args.results)
+    store.check_writable()
+    cells = plan(protocol, _split(args.distiller), _split(args.dataset), _split(args.ipc, int),
+                 _split(args.seed, int), _split(args.student), data_root=args.data_root)
+    todo = pending(cells, store)
+    print(f"protocol {protocol.name} ({protocol.protocol_id}): {len(cells)} cells, {len(cells) - len(todo)} "
+          f"already done, {len(todo)} to run; results in {store.root}/", file=sys.stderr)
+    failures: list[str] = []
+    executor = get_executor(args.executor, workers=args.workers, threads=protocol.torch_threads)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=False) as progress:
+        bar = progress.add_task("cells", total=len(todo))
+
+        def on_done(cell, outcome):
+            if isinstance(outcome, BaseException):
+                failures.append(f"{cell.label()}: {type(outcome).__name__}: {outcome}")
+            else:
+                failures.extend(f"{cell.label()} {r['student']}: {r['error']['type']}: {r['error']['message']}"
+                                for r in outcome if r["status"] != "ok")
+            progress.advance(bar)
+
+        try:
+            executor.run(todo, str(store.root), on_done)
+        except KeyboardInterrupt:
+            progress.stop()
+            print("interrupted: finished records are kept; run the same command again to resume",
+                  file=sys.stderr)
+            return 130
+    for line in failures:
+        print(f"failed: {line}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failure(s); the tracebacks are in the records under {store.root}/records",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from . import leaderboard
+    from .results import ResultStore
+
+    store = ResultStore(args.records)
+    records = list(store.records())
+    out = Path(args.out)
+    if args.check:
+        problems = leaderboard.stale(records, str(store.root / "records"), out)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print("run 'vddbench leaderboard' to regenerate", file=sys.stderr)
+            return 1
+        print(f"leaderboards in {out}/ match {len(records)} records")
+        return 0
+    for path in leaderboard.write(records, str(store.root / "records"), out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_promote(args) -> int:
+    from .results import ResultStore
+
+    source, target = ResultStore(args.results), ResultStore(args.to)
+    target.check_writable()
+    files = source.record_files()
+    for path in files:
+        dest = target.root / path.relative_to(source.root)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest)
+    print(f"promoted {len(files)} records from {source.root}/ to {target.root}/")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .plugins import get_registry
+    from .protocol import PROTOCOLS
+
+    reg = get_registry()
+    print("distillers:")
+    for name, e in sorted(reg.distillers.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {(e.obj.__doc__ or '').strip().splitlines()[0] if e.obj.__doc__ else ''}")
+    print("datasets:")
+    for name, e in sorted(reg.datasets.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}")
+    print("students:")
+    for name, e in sorted(reg.students.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
+    print("protocols:")
+    for name, p in PROTOCOLS.items():
+        print(f"  {name:<14} {p.protocol_id}  {p.description}")
+    return 0
+
+
+def cmd_protocol(args) -> int:
+    from .protocol import get_protocol
+
+    p = get_protocol(args.name)
+    if args.json:
+        print(json.dumps(json.loads(p.canonical_json()), indent=2, sort_keys=True))
+        return 0
+    r = p.recipe
+    print(f"protocol {p.name}  id {p.protocol_id}\n  {p.description}")
+    for d in p.datasets:
+        print(f"  dataset {d.name}: {d.num_classes} classes, clip {d.clip.frames}x{d.clip.height}x{d.clip.width}, "
+              f"metric {d.metric}, source {d.source} {dict(d.options)}")
+    print(f"  IPC {', '.join(map(str, p.ipcs))}; seeds {', '.join(map(str, p.seeds))}")
+    print(f"  students {', '.join(p.students)} (protocol student: {p.protocol_student})")
+    print(f"  recipe: SGD lr {r.lr}, momentum {r.momentum}, weight decay {r.weight_decay}, {r.epochs} epochs, "
+          f"lr x{r.lr_decay} after {int(r.lr_decay_at * 100)}%, batch {r.batch_size}, final epoch reported")
+    print(f"  torch threads per cell: {p.torch_threads}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vddbench", description="Benchmark harness for video dataset distillation.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the protocol's grid (resumable; finished records are skipped)")
+    run.add_argument("--protocol", default="embedded", help="protocol name (default: embedded)")
+    run.add_argument("--distiller", action="append", help="only these distillers (repeat or comma-separate)")
+    run.add_argument("--dataset", action="append", help="only these datasets")
+    run.add_argument("--ipc", action="append", help="only these IPCs (must be in the protocol)")
+    run.add_argument("--seed", action="append", help="only these seeds (must be in the protocol)")
+    run.add_argument("--student", action="append", help="only these students (must be in the protocol)")
+    run.add_argument("--workers", type=int, default=None, help="parallel cells (default: one per core)")
+    run.add_argument("--executor", default="local", help="where cells run (default: local)")
+    run.add_argument("--results", default="results", help="results directory (default: results/)")
+    run.add_argument("--data-root", default=None, help="root folder of a real dataset")
+    run.set_defaults(func=cmd_run)
+
+    lb = sub.add_parser("leaderboard", help="render markdown leaderboards from records")
+    lb.add_argument("--records", default=str(OFFICIAL), help="results directory to read (default: leaderboards/)")
+    lb.add_argument("--out", default=str(OFFICIAL), help="where to write <dataset>.md and .png (default: leaderboards/)")
+    lb.add_argument("--check", action="store_true", help="fail if the markdown on disk is stale")
+    lb.set_defaults(func=cmd_leaderboard)
+
+    pr = sub.add_parser("promote", help="copy a run's records into the official ones behind the leaderboards")
+    pr.add_argument("--results", default="results", help="results directory of the run (default: results/)")
+    pr.add_argument("--to", default=str(OFFICIAL), help="official results directory (default: leaderboards/)")
+    pr.set_defaults(func=cmd_promote)
+
+    ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols")
+    ls.set_defaults(func=cmd_list)
+
+    pc = sub.add_parser("protocol", help="print a protocol")
+    pc.add_argument("name", nargs="?", default="embedded")
+    pc.add_argument("--json", action="store_true", help="print the canonical JSON that protocol_id hashes")
+    pc.set_defaults(func=cmd_protocol)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VddbenchError as exc:
+        print(f"vddbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The distiller contract: what a plugin implements and what the harness hands it.
+
+A distiller turns a training split into an :class:`Artifact` (named tensors, saved with
+safetensors; the file's bytes are its storage) and turns a reloaded artifact back into
+:class:`DistilledVideos`. Hyper-parameters are the ``__init__`` keyword arguments; each must have a
+default and be stored on ``self`` under its own name (as in scikit-learn).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import torch
+
+from .errors import DistillerError, PluginError
+
+if TYPE_CHECKING:
+    from .data import VideoSplit
+    from .protocol import ClipSpec
+
+
+@dataclass(frozen=True)
+class DistillerTags:
+    """What a distiller needs and produces; the harness and the conformance kit read these.
+
+    needs_teacher: calls ``task.teacher()``.
+    soft_labels: ``expand`` may return float32 soft labels ``(N, classes)``.
+    eval_augmentation: overrides ``augment_batch`` to augment batches while students train.
+    uses_ipc: False for references such as ``full`` that ignore the IPC (run once per seed).
+    storage_budget_bytes: an upper bound the artifact promises to respect, or None.
+    """
+
+    needs_teacher: bool = False
+    soft_labels: bool = False
+    eval_augmentation: bool = False
+    uses_ipc: bool = True
+    storage_budget_bytes: int | None = None
+
+
+@dataclass
+class Artifact:
+    """What a distiller stores: named tensors plus small string metadata. Must be self-contained."""
+
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DistilledVideos:
+    """Videos ``(N, 3, T, H, W)`` float32 in normalised pixel space, labels int64 ``(N,)`` or
+    float32 soft labels ``(N, classes)`` whose rows sum to 1."""
+
+    videos: torch.Tensor
+    labels: torch.Tensor
+
+    @property
+    def soft(self) -> bool:
+        return self.labels.dim() == 2
+
+    def validate(self, distiller: str, num_classes: int, clip: "ClipSpec") -> None:
+        """Raise a DistillerError that names the distiller if the contract is broken."""
+
+        def fail(what: str, got: Any) -> None:
+            raise DistillerError(f"distiller '{distiller}' should {what}; got {got}")
+
+        v, y = self.videos, self.labels
+        if not isinstance(v, torch.Tensor) or v.dtype != torch.float32:
+            fail("return float32 videos", getattr(v, "dtype", type(v)))
+        if v.dim() != 5 or tuple(v.shape[1:]) != clip.shape:
+            fail(f"return videos of shape (N, {', '.join(map(str, clip.shape))})", tuple(v.shape))
+        if not torch.isfinite(v).all():
+            fail("return finite pixel values", "NaN or inf")
+        if y.shape[0] != v.shape[0]:
+            fail("return one label per video", f"{y.shape[0]} labels for {v.shape[0]} videos")
+        if y.dim() == 1:
+            if y.dtype != torch.int64:
+                fail("return int64 hard labels", y.dtype)
+            if len(y) and (y.min() < 0 or y.max() >= num_classes):
+                fail(f"return labels in [0, {num_classes})", f"[{int(y.min())}, {int(y.max())}]")
+        elif y.dim() == 2:
+            if y.dtype != torch.float32 or y.shape[1] != num_classes:
+                fail(f"return float32 soft labels of shape (N, {num_classes})", (y.dtype, tuple(y.shape)))
+            if (y < 0).any() or not torch.allclose(y.sum(1), torch.ones(len(y)), atol=1e-4):
+                fail("return soft labels that are non-negative and sum to 1", "rows that do not")
+        else:
+            fail("return labels of shape (N,) or (N, classes)", tuple(y.shape))
+
+
+@dataclass
+class DistillTask:
+    """Everything a distiller may use. It never contains the test split."""
+
+    train: "VideoSplit"
+    num_classes: int
+    ipc: int
+    seed: int
+    clip: "ClipSpec"
+    dataset: str
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    student_factory: Callable[[int], torch.nn.Module] | None = field(default=None, repr=False)
+    teacher_factory: Callable[[str | None], torch.nn.Module] | None = field(default=None, repr=False)
+    _students_made: int = field(default=0, repr=False)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A torch generator seeded from the task's seed (use one per random stream)."""
+        return torch.Generator().manual_seed(self.seed * 1_000_003 + offset)
+
+    def new_student(self) -> torch.nn.Module:
+        """A fresh protocol student on ``device``; the n-th call of a task gets the n-th seed."""
+        if self.student_factory is None:
+            raise DistillerError("this task has no student factory")
+        self._students_made += 1
+        return self.student_factory(self.seed * 1_000_003 + self._students_made).to(self.device)
+
+    def teacher(self, student: str | None = None) -> torch.nn.Module:
+        """A student (the protocol student unless named) trained on the full training split with
+        the protocol's recipe; cached per dataset, seed and architecture. In eval mode."""
+        if self.teacher_factory is None:
+            raise DistillerError("this task has no teacher factory")
+        return self.teacher_factory(student).to(self.device).eval()
+
+
+class Distiller:
+    """Base class of every distiller. Subclasses set ``name`` and implement ``distill``."""
+
+    name: ClassVar[str] = ""
+    tags: ClassVar[DistillerTags] = DistillerTags()
+    # Hyper-parameters that differ from the ``__init__`` defaults under a given protocol, e.g.
+    # fewer iterations on the embedded one: ``{"embedded": {"iterations": 200}}``.
+    protocol_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def defaults_for(cls, protocol: str) -> dict[str, Any]:
+        return dict(cls.protocol_defaults.get(protocol, {}))
+
+    def distill(self, task: DistillTask) -> Artifact:
+        raise NotImplementedError
+
+    def expand(self, artifact: Artifact) -> DistilledVideos:
+        """Turn a (reloaded) artifact into training videos. Default: stored pixels as they are."""
+        return DistilledVideos(artifact.tensors["videos"], artifact.tensors["labels"])
+
+    def augment_batch(self, videos: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+        """Evaluation-time augmentation of one training batch (only if ``tags.eval_augmentation``).
+        Returns ``(videos, labels)``; labels may become soft. Default: unchanged."""
+        return videos, labels
+
+    @classmethod
+    def _init_parameters(cls) -> list[inspect.Parameter]:
+        if cls.__init__ is object.__init__:
+            return []
+        return list(inspect.signature(cls.__init__).parameters.values())[1:]
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return [p.name for p in cls._init_parameters() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyper-parameters, read back from ``self`` (they are part of the cell key)."""
+        params = {}
+        for name in self.param_names():
+            if not hasattr(self, name):
+                raise PluginError(
+                    f"distiller '{self.name}' should store hyper-parameter '{name}' as self.{name}"
+                )
+            params[name] = getattr(self, name)
+        try:
+            json.dumps(params)
+        except TypeError as exc:
+            raise PluginError(f"distiller '{self.name}' hyper-parameters should be JSON values: {exc}") from exc
+        return params
+
+    @classmethod
+    def check_declaration(cls, provider: str = "?") -> None:
+        """Raise a PluginError unless name, tags and ``__init__`` follow the contract."""
+        from .plugins import NAME_PATTERN
+
+        where = f"distiller class {cls.__module__}.{cls.__qualname__} from {provider}"
+        if not isinstance(cls.name, str) or not NAME_PATTERN.match(cls.name):
+            raise PluginError(f"{where} should have a name matching [a-z0-9][a-z0-9-]*; got {cls.name!r}")
+        if not isinstance(cls.tags, DistillerTags):
+            raise PluginError(f"{where} should declare tags as vddbench.DistillerTags; got {cls.tags!r}")
+        for p in cls._init_parameters():
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+                raise PluginError(f"{where}: hyper-parameter '{p.name}' should be a keyword argument with a default")
+        if cls.distill is Distiller.distill:
+            raise PluginError(f"{where} should implement distill(task)")

@@ -1,0 +1,40 @@
+"""The hooks a vddbench plugin may implement. These docstrings are the reference documentation.
+
+A plugin module implements any of them with ``@vddbench.hookimpl`` and is found through the
+``vddbench`` entry-point group. Each hook receives a ``register`` callback; call it once per thing
+the plugin provides. The host validates what it receives, rejects a name that another plugin
+already registered (naming both distributions), and remembers which distribution registered it.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vddbench")
+hookimpl = pluggy.HookimplMarker("vddbench")
+
+
+@hookspec
+def register_distillers(register):
+    """Register distillers: call ``register(cls)`` with a subclass of ``vddbench.Distiller``.
+
+    ``cls.name`` is the distiller's unique name (lowercase, ``[a-z0-9][a-z0-9-]*``); its
+    ``__init__`` keyword arguments, all with defaults, are its hyper-parameters; ``cls.tags`` is a
+    ``vddbench.DistillerTags``.
+    """
+
+
+@hookspec
+def register_students(register):
+    """Register student architectures: call ``register(spec)`` with a ``vddbench.StudentSpec``.
+
+    A student spec turns ``(num_classes, clip)`` into an mmaction2 model config; the harness builds
+    it through mmaction2's model registry, so a plugin may register its own mmaction2 modules first.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset sources: call ``register(source)`` with a ``vddbench.DatasetSource``.
+
+    A source has a unique ``name`` and ``load(spec, split, root)`` returning a ``vddbench.VideoSplit``
+    for ``split`` in ``("train", "test")``. The test split is loaded only by the evaluator.
+    """

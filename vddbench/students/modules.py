@@ -1,0 +1,127 @@
+"""vddbench's own students as mmaction2 modules (registered into ``mmaction.registry.MODELS``).
+
+* ``VDSDConvNet3D`` + ``VDSDHead``: VDSD's ConvNet3D (the protocol student); with ``norm='bn'`` the
+  same blocks with BatchNorm3d form MiniC3D, whose head is ``PoolLinearHead``.
+* ``FrameConvNet`` + ``TemporalPoolHead``: VDSD's per-frame 2D ConvNet followed by mean, LSTM or GRU.
+
+Imported only when a student is built, so importing vddbench stays light.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .mmaction_compat import import_mmaction_models
+
+import_mmaction_models()
+from mmaction.registry import MODELS  # noqa: E402
+
+
+@MODELS.register_module()
+class VDSDConvNet3D(nn.Module):
+    """Blocks of Conv3d(k (3,7,7), stride (1,s,s), pad (1,3,3)) -> [BN] -> ReLU -> MaxPool3d."""
+
+    def __init__(self, channels=(64, 128, 128), spatial_strides=(2, 2, 2),
+                 pools=((1, 2, 2), (2, 2, 2), (2, 2, 2)), norm=None, in_channels=3):
+        super().__init__()
+        layers, c_in = [], in_channels
+        for c_out, stride, pool in zip(channels, spatial_strides, pools):
+            layers.append(nn.Conv3d(c_in, c_out, (3, 7, 7), (1, stride, stride), (1, 3, 3)))
+            if norm == "bn":
+                layers.append(nn.BatchNorm3d(c_out))
+            layers += [nn.ReLU(inplace=True), nn.MaxPool3d(tuple(pool))]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+
+    def init_weights(self):
+        pass  # PyTorch's default initialisation, as in VDSD's code
+
+    def forward(self, x):
+        return self.features(x)
+
+
+@MODELS.register_module()
+class VDSDHead(nn.Module):
+    """AvgPool3d(stride 1) -> Dropout(0.5) -> Conv3d 1x1x1 -> logits max-pooled over time."""
+
+    def __init__(self, num_classes, in_channels, pool=(2, 1, 1), dropout_ratio=0.5, **kwargs):
+        super().__init__()
+        self.pool = nn.AvgPool3d(tuple(pool), stride=1)
+        self.dropout = nn.Dropout(dropout_ratio)
+        self.fc = nn.Conv3d(in_channels, num_classes, 1)
+
+    def init_weights(self):
+        pass
+
+    def forward(self, x, **kwargs):
+        logits = self.fc(self.dropout(self.pool(x)))  # (N, C, t, h, w)
+        return logits.flatten(3).mean(3).amax(2)  # space is 1x1 at protocol sizes; max over time
+
+
+@MODELS.register_module()
+class PoolLinearHead(nn.Module):
+    """MiniC3D's head: global average pool -> Dropout(0.5) -> Linear."""
+
+    def __init__(self, num_classes, in_channels, dropout_ratio=0.5, **kwargs):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout_ratio)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def init_weights(self):
+        pass
+
+    def forward(self, x, **kwargs):
+        return self.fc(self.dropout(x.flatten(2).mean(2)))
+
+
+@MODELS.register_module()
+class FrameConvNet(nn.Module):
+    """Per-frame 2D ConvNet: depth x [Conv2d 3x3 -> InstanceNorm -> ReLU -> AvgPool2d 2].
+
+    Input ``(N, 3, T, H, W)``; output per-frame features ``(N, T, D)``.
+    """
+
+    def __init__(self, width=128, depth=3, in_channels=3):
+        super().__init__()
+        layers, c_in = [], in_channels
+        for _ in range(depth):
+            layers += [nn.Conv2d(c_in, width, 3, padding=1), nn.InstanceNorm2d(width, affine=True),
+                       nn.ReLU(inplace=True), nn.AvgPool2d(2)]
+            c_in = width
+        self.net = nn.Sequential(*layers)
+
+    def init_weights(self):
+        pass
+
+    def forward(self, x):
+        n, c, t, h, w = x.shape
+        return self.net(x.transpose(1, 2).reshape(n * t, c, h, w)).reshape(n, t, -1)
+
+
+@MODELS.register_module()
+class TemporalPoolHead(nn.Module):
+    """Per-frame features ``(N, T, D)`` -> mean | LSTM(hidden D) | GRU(hidden D/8) -> mean over
+    time -> Linear (VDSD's CNN+Mean, CNN+LSTM, CNN+GRU)."""
+
+    def __init__(self, num_classes, in_channels, temporal="mean", **kwargs):
+        super().__init__()
+        self.temporal = temporal
+        hidden = {"mean": in_channels, "lstm": in_channels, "gru": in_channels // 8}[temporal]
+        if temporal == "lstm":
+            self.rnn = nn.LSTM(in_channels, hidden, batch_first=True)
+        elif temporal == "gru":
+            self.rnn = nn.GRU(in_channels, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def init_weights(self):
+        pass
+
+    def forward(self, x, **kwargs):
+        if self.temporal != "mean":
+            x, _ = self.rnn(x)
+        return self.fc(x.mean(1))
+
+
+def feature_size(width: int, depth: int, height: int, width_px: int) -> int:
+    return width * (height >> depth) * (width_px >> depth)
+
