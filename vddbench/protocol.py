@@ -119,7 +119,18 @@ EMBEDDED = Protocol(
     recipe=EvalRecipe(epochs=100, lr=0.03),  # VDSD: 500 epochs, lr 0.01; scaled for CPU minutes
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (EMBEDDED,)}
+# A seconds-long protocol for tests and plugin CI (the conformance kit uses it). Not a benchmark.
+SMOKE = Protocol(
+    name="smoke",
+    description="tiny moving shapes for tests and plugin CI; not a benchmark",
+    datasets=(dataclasses.replace(MOVING_SHAPES, options=(("train_per_class", 6), ("test_per_class", 3), ("version", 1))),),
+    ipcs=(1, 2),
+    seeds=(0,),
+    students=("convnet3d",),
+    recipe=EvalRecipe(epochs=3, lr=0.03),
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (EMBEDDED, SMOKE)}
 
 
 def get_protocol(name: str) -> Protocol:
