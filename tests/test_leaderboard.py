@@ -1,0 +1,80 @@
+import copy
+
+import pytest
+
+from vddbench import leaderboard
+from vddbench.protocol import EMBEDDED
+
+P = EMBEDDED
+
+
+def record(distiller="random", ipc=1, seed=0, student="convnet3d", top1=20.0, status="ok", **extra):
+    r = {
+        "schema_version": 1, "protocol": P.name, "protocol_id": P.protocol_id, "dataset": "moving-shapes",
+        "ipc": ipc, "seed": seed, "student": student, "status": status, "metric": "top1",
+        "distiller": {"name": distiller, "params": {}, "distribution": "pkg", "version": "1.0"},
+        "metrics": {"top1": top1, "top5": 90.0}, "storage_bytes": 1_000_000, "soft_labels": False,
+        "eval_augmentation": False,
+        "costs": {"distill_seconds": 1.0, "distill_peak_mib": 10.0, "eval_seconds": 2.0, "eval_peak_mib": 20.0},
+        "error": None,
+    }
+    r.update(extra)
+    return r
+
+
+def test_accuracy_is_mean_std_n_and_missing_cells_are_dashes():
+    records = [record(top1=20.0, seed=0), record(top1=30.0, seed=1)]
+    md = leaderboard.render(records, "r")["moving-shapes"]
+    row = next(line for line in md.splitlines() if line.startswith("| random"))
+    assert "25.0 ± 7.1 (2)" in row
+    assert row.count("—") == 2  # IPC 5 and 10 were not run; never averaged over
+
+
+def test_full_reference_repeats_across_ipc_columns_and_comes_first():
+    md = leaderboard.render([record(), record("full", ipc=None, top1=70.0)], "r")["moving-shapes"]
+    rows = [line for line in md.splitlines() if line.startswith("| full") or line.startswith("| random")]
+    assert rows[0].startswith("| full") and rows[0].count("70.0 ± 0.0 (1)") == 3
+
+
+def test_plugin_names_are_escaped():
+    evil = record()
+    evil["distiller"] = {"name": "x|y*", "params": {}, "distribution": "p|kg", "version": "<b>1</b>"}
+    md = leaderboard.render([evil], "r")["moving-shapes"]
+    assert "x\\|y\\*" in md and "p\\|kg" in md and "<b>" not in md
+    header = next(line for line in md.splitlines() if line.startswith("| distiller"))
+    row = next(line for line in md.splitlines() if line.startswith("| x"))
+    assert row.count(" | ") == header.count(" | ")  # escaped pipes do not add cells
+
+
+def test_other_protocol_ids_are_never_mixed_in():
+    other = record(top1=99.0)
+    other["protocol_id"] = "0123456789ab"
+    md = leaderboard.render([record(), other], "r")["moving-shapes"]
+    assert "99.0" not in md and "1 record(s) from other protocol ids are not shown" in md
+
+
+def test_soft_labels_and_augmentation_are_marked():
+    md = leaderboard.render([record("tsgf", soft_labels=True, eval_augmentation=True)], "r")["moving-shapes"]
+    assert "| tsgf † ‡" in md
+
+
+def test_failed_records_are_listed_not_averaged():
+    failed = record(status="failed", error={"type": "RuntimeError", "message": "boom"})
+    del failed["metrics"]
+    md = leaderboard.render([record(), failed], "r")["moving-shapes"]
+    assert "## Failed" in md and "RuntimeError: boom" in md and "20.0 ± 0.0 (1)" in md
+
+
+def test_rendering_is_deterministic_and_check_detects_stale_files(tmp_path):
+    records = [record(), record(seed=1, top1=22.0), record(student="cnn-mean", top1=12.0)]
+    leaderboard.write(records, "r", tmp_path)
+    assert (tmp_path / "moving-shapes.png").stat().st_size > 0
+    assert leaderboard.stale(list(reversed(records)), "r", tmp_path) == []
+    changed = copy.deepcopy(records)
+    changed[0]["metrics"]["top1"] = 50.0
+    assert leaderboard.stale(changed, "r", tmp_path) == [f"{tmp_path / 'moving-shapes.md'} is stale"]
+
+
+@pytest.mark.parametrize("values, expected", [([], "—"), ([1.0], "1.0 ± 0.0 (1)"), ([1.0, 3.0], "2.0 ± 1.4 (2)")])
+def test_mean_std(values, expected):
+    assert leaderboard.mean_std(values) == expected

@@ -1,0 +1,134 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import vddbench
+from vddbench.plugins import Entry, Provider, get_registry
+from vddbench.results import ResultStore
+from vddbench.runner import pending, plan, run_cell
+
+
+class Boom(vddbench.Distiller):
+    """Raises, to exercise the failed-cell path."""
+
+    name = "boom"
+
+    def distill(self, task):
+        raise RuntimeError("kaboom at distillation")
+
+
+@pytest.fixture
+def boom_registered():
+    distillers = get_registry().distillers
+    distillers["boom"] = Entry("boom", Boom, Provider("tests", "0"))
+    yield
+    del distillers["boom"]
+
+
+def _records(root: Path) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in sorted(root.glob("records/*/*/*/*.json"))}
+
+
+def test_same_cell_in_two_results_directories_gives_identical_artifact_and_metrics(smoke, tmp_path):
+    (cell,) = plan(smoke, ["random"], ipcs=[1])
+    a, b = run_cell(cell, str(tmp_path / "a")), run_cell(cell, str(tmp_path / "b"))
+    assert len(a) == len(b) == len(smoke.students)
+    for ra, rb in zip(a, b):
+        assert ra["status"] == rb["status"] == "ok"
+        assert ra["artifact_sha256"] == rb["artifact_sha256"] and ra["metrics"] == rb["metrics"]
+
+
+def test_record_has_the_documented_fields(smoke, tmp_path):
+    (cell,) = plan(smoke, ["random"], ipcs=[2])
+    (record,) = run_cell(cell, str(tmp_path))
+    assert record["schema_version"] == 1 and record["protocol_id"] == smoke.protocol_id
+    assert record["distiller"] == {"name": "random", "params": {}, "distribution": "vddbench-coresets",
+                                   "version": "0.1.0"}
+    assert record["ipc"] == 2 and record["num_videos"] == 20 and record["soft_labels"] is False
+    artifact = ResultStore(tmp_path).artifact_path(cell.protocol_id, cell.key)
+    assert record["storage_bytes"] == artifact.stat().st_size  # storage is the saved file's size
+    assert set(record["costs"]) == {"distill_seconds", "distill_peak_mib", "eval_seconds", "eval_peak_mib"}
+    assert record["environment"]["torch_threads"] == smoke.torch_threads
+    assert set(record["metrics"]) == {"top1", "top5"}
+
+
+def test_rerun_skips_finished_records(smoke, tmp_path):
+    cells = plan(smoke, ["random"])
+    for cell in cells:
+        run_cell(cell, str(tmp_path))
+    store = ResultStore(tmp_path)
+    before = {p: p.stat().st_mtime_ns for p in store.record_files()}
+    assert pending(cells, store) == []
+    assert all(run_cell(cell, str(tmp_path)) == [] for cell in cells)
+    assert {p: p.stat().st_mtime_ns for p in store.record_files()} == before
+
+
+def test_full_reference_ignores_ipc_and_stores_the_whole_split(smoke, tmp_path):
+    cells = plan(smoke, ["full"])
+    assert [c.ipc for c in cells] == [None]
+    (record,) = run_cell(cells[0], str(tmp_path))
+    assert record["num_videos"] == 60 and record["storage_bytes"] > 60 * 3 * 8 * 24 * 24
+
+
+def test_a_raising_distiller_becomes_a_failed_record_and_the_grid_goes_on(smoke, tmp_path, boom_registered):
+    from vddbench.executors.local import LocalExecutor
+
+    cells = plan(smoke, ["boom", "random"], ipcs=[1])
+    outcomes = {}
+    LocalExecutor(workers=1).run(cells, str(tmp_path), lambda c, o: outcomes.__setitem__(c.distiller, o))
+    (failed,) = outcomes["boom"]
+    assert failed["status"] == "failed" and failed["error"]["phase"] == "distill"
+    assert "kaboom at distillation" in failed["error"]["traceback"]
+    assert outcomes["random"][0]["status"] == "ok"
+    assert len(pending(cells, ResultStore(tmp_path))) == 1  # the failed cell is retried next time
+
+
+def test_plan_rejects_bad_input_with_one_clear_line(smoke):
+    with pytest.raises(vddbench.ProtocolError, match="unknown distiller 'randm'; did you mean 'random'"):
+        plan(smoke, ["randm"])
+    with pytest.raises(vddbench.ProtocolError, match=r"IPC 3 is not in protocol 'smoke' \(it has: 1, 2\)"):
+        plan(smoke, ["random"], ipcs=[3])
+    with pytest.raises(vddbench.ProtocolError, match="student slowonly-r18 is not in protocol 'smoke'"):
+        plan(smoke, ["random"], students=["slowonly-r18"])
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(vddbench_cli, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    cases = [
+        (["run", "--protocol", "smoke", "--distiller", "randon"], "did you mean 'random'"),
+        (["run", "--protocol", "smoke", "--ipc", "10"], "IPC 10 is not in protocol 'smoke'"),
+        (["run", "--protocol", "smoke", "--results", "a-file/results"], "results directory a-file/results is not writable"),
+    ]
+    for args, message in cases:
+        proc = vddbench_cli(*args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip().splitlines() == [f"vddbench: error: {proc.stderr.split('error: ', 1)[1].strip()}"]
+        assert message in proc.stderr
+
+
+def test_kill_9_midway_leaves_no_corrupt_record_and_a_rerun_completes(tmp_path):
+    results = tmp_path / "results"
+    exe = Path(sys.executable).with_name("vddbench")
+    args = [str(exe), "run", "--protocol", "smoke", "--distiller", "random,herding,kcenter,full",
+            "--workers", "1", "--results", str(results)]
+    env = {**os.environ, "VDDBENCH_LOAD_PLUGINS": "vddbench-coresets"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(results.glob("records/*/*/*/*.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = _records(results)
+    assert 1 <= len(first) < 7, "the run should have been killed midway"
+    assert all(r["status"] == "ok" for r in first.values())  # every file on disk is a whole record
+
+    subprocess.run(args, check=True, capture_output=True, env=env)
+    after = _records(results)
+    assert len(after) == 7
+    assert all(after[name] == record for name, record in first.items())  # nothing recomputed
