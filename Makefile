@@ -31,8 +31,9 @@ test: install
 leaderboard: install
 	$(BIN)/vddbench leaderboard
 
+# Speed and memory targets live here, as ratios against a baseline measured in the same run.
 benchmark: install
-	$(BIN)/python benchmarks/run_all.py
+	for script in benchmarks/*_benchmark.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) results

@@ -41,4 +41,8 @@ def register_students(register):
 
 @hookimpl
 def register_datasets(register):
+    from .data.sources import REAL_SOURCES
+
     register(MovingShapes())
+    for source in REAL_SOURCES:
+        register(source)

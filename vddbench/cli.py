@@ -31,7 +31,7 @@ def _split(values: list[str] | None, convert=str):
 def cmd_run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .executors import get_executor
+    from .executors import executor_options, get_executor
     from .protocol import get_protocol
     from .results import ResultStore
     from .runner import pending, plan
@@ -42,10 +42,13 @@ def cmd_run(args) -> int:
     cells = plan(protocol, _split(args.distiller), _split(args.dataset), _split(args.ipc, int),
                  _split(args.seed, int), _split(args.student), data_root=args.data_root)
     todo = pending(cells, store)
+    from .data.sources import check_data_root
+
+    check_data_root(protocol, {c.dataset for c in todo}, args.data_root)  # one clear error, not one per cell
     print(f"protocol {protocol.name} ({protocol.protocol_id}): {len(cells)} cells, {len(cells) - len(todo)} "
           f"already done, {len(todo)} to run; results in {store.root}/", file=sys.stderr)
     failures: list[str] = []
-    executor = get_executor(args.executor, workers=args.workers, threads=protocol.torch_threads)
+    executor = get_executor(args.executor, **executor_options(args, protocol.torch_threads))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
         bar = progress.add_task("cells", total=len(todo))
@@ -120,9 +123,13 @@ def cmd_list(args) -> int:
     print("datasets:")
     for name, e in sorted(reg.datasets.items()):
         print(f"  {name:<14} {e.provider.name} {e.provider.version}")
-    print("students:")
+    from .students.counts import human, protocol_counts
+
+    print("students (parameters at each protocol clip size that uses them):")
     for name, e in sorted(reg.students.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
+        counts = ", ".join(f"{d} {human(n)}" for d, n in protocol_counts(name))
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}"
+              + (f"  [{counts}]" if counts else ""))
     print("protocols:")
     for name, p in PROTOCOLS.items():
         print(f"  {name:<14} {p.protocol_id}  {p.description}")
@@ -149,6 +156,26 @@ def cmd_protocol(args) -> int:
     return 0
 
 
+def cmd_check(args) -> int:
+    import torch
+
+    from .protocol import get_protocol
+    from .testing import check_distiller
+
+    torch.set_num_threads(get_protocol(args.protocol).torch_threads)
+    expected = dict(item.split("=", 1) if "=" in item else (item, "expected to fail") for item in args.xfail or [])
+    bad = 0
+    for name in _split(args.names):
+        for r in check_distiller(name, protocol=args.protocol, time_budget_s=args.time_budget,
+                                 expected_failed_checks=expected):
+            bad += r["status"] in ("failed", "xpassed")
+            print(f"{r['status'].upper():<8} {r['distiller']}-{r['check']} ({r['seconds']:.1f} s)")
+            if r["message"] and r["status"] != "passed":
+                print(f"         {r['message']}")
+    print(f"{bad} check(s) failed" if bad else "all checks passed", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vddbench", description="Benchmark harness for video dataset distillation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,8 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ipc", action="append", help="only these IPCs (must be in the protocol)")
     run.add_argument("--seed", action="append", help="only these seeds (must be in the protocol)")
     run.add_argument("--student", action="append", help="only these students (must be in the protocol)")
-    run.add_argument("--workers", type=int, default=None, help="parallel cells (default: one per core)")
-    run.add_argument("--executor", default="local", help="where cells run (default: local)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="parallel cells (default: one per core; ray: tasks in flight; slurm: array parallelism)")
+    run.add_argument("--executor", default="local", choices=("local", "ray", "slurm"),
+                     help="where cells run (default: local); see docs/scaleout.md")
+    run.add_argument("--config", default=None, metavar="TOML",
+                     help="take run options from the [run] table of a TOML file (flags given here win)")
+    scale = run.add_argument_group("ray and slurm executors")
+    scale.add_argument("--ray-address", default=None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
+    scale.add_argument("--cpus-per-cell", type=float, default=None, help="CPUs reserved per cell (default: the protocol's torch threads)")
+    scale.add_argument("--gpus-per-cell", "--gpus", type=float, default=None, help="GPUs reserved per cell (default: 0)")
+    scale.add_argument("--partition", default=None, help="slurm: partition")
+    scale.add_argument("--time", default=None, help="slurm: time limit per cell (minutes or HH:MM:SS; default: 60)")
+    scale.add_argument("--mem", default=None, help="slurm: memory per cell (e.g. 16G)")
+    scale.add_argument("--slurm-option", action="append", metavar="KEY=VALUE", help="slurm: any sbatch option (e.g. account=proj)")
+    scale.add_argument("--detach", action="store_true", help="slurm: submit and exit; run the same command again to collect")
+    scale.add_argument("--submitit-cluster", default=None, choices=("slurm", "local"),
+                       help="slurm: 'local' runs the same jobs on this machine (submitit LocalExecutor)")
     run.add_argument("--results", default="results", help="results directory (default: results/)")
     run.add_argument("--data-root", default=None, help="root folder of a real dataset")
     run.set_defaults(func=cmd_run)
@@ -180,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols")
     ls.set_defaults(func=cmd_list)
 
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)  # vddbench data verify | cache
+
+    ck = sub.add_parser("check", help="run the conformance kit on installed distillers")
+    ck.add_argument("names", nargs="+", help="distiller names (see 'vddbench list')")
+    ck.add_argument("--protocol", default="smoke", help="protocol to check on (default: smoke)")
+    ck.add_argument("--time-budget", type=float, default=None, help="seconds per distillation (default: per protocol)")
+    ck.add_argument("--xfail", action="append", metavar="CHECK=REASON", help="a known failure, shown as xfail")
+    ck.set_defaults(func=cmd_check)
+
     pc = sub.add_parser("protocol", help="print a protocol")
     pc.add_argument("name", nargs="?", default="embedded")
     pc.add_argument("--json", action="store_true", help="print the canonical JSON that protocol_id hashes")
@@ -190,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "config", None):  # options from a TOML file; flags on the command line win
+            from .config import parse_with_config
+
+            args = parse_with_config(build_parser(), argv, args.config)
         return args.func(args)
     except VddbenchError as exc:
         print(f"vddbench: error: {exc}", file=sys.stderr)

@@ -87,6 +87,22 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def coverage_note(board: DatasetBoard) -> str | None:
+    """A footnote when the dataset copy behind the records lacked videos (coverage below 100%)."""
+    worst: dict[str, dict[str, Any]] = {}
+    for r in board.ok + board.failed:
+        for split, c in (r.get("data_coverage") or {}).items():
+            if isinstance(c, dict) and "fraction" in c and c["fraction"] < worst.get(split, {"fraction": 2})["fraction"]:
+                worst[split] = c
+    low = [f"{split} {100 * c['fraction']:.1f}% ({c['usable']} of {c['listed']} listed videos)"
+           for split, c in sorted(worst.items()) if c["fraction"] < 1]
+    if not low:
+        return None
+    return (f"_Dataset coverage below 100%: {'; '.join(low)} (the lowest among these records). Videos missing "
+            "from the copy, or undecodable, were left out; compare with results on a complete copy with care "
+            "(`vddbench data verify` lists them)._")
+
+
 def render_markdown(board: DatasetBoard, records_dir: str, ignored: int, plot_name: str) -> str:
     p, spec = board.protocol, board.spec
     ipcs = p.ipcs
@@ -106,6 +122,9 @@ def render_markdown(board: DatasetBoard, records_dir: str, ignored: int, plot_na
     ]
     if ignored:
         out += [f"_{ignored} record(s) from other protocol ids are not shown._", ""]
+    note = coverage_note(board)
+    if note:
+        out += [note, ""]
 
     out += [f"## Accuracy on the protocol student ({p.protocol_student})", ""]
     rows = [[board.label(k), board.provider(k)] + [mean_std(board.metric(board.select(k, i))) for i in ipcs]

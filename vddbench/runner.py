@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save
 
+from .artifacts import describe, load_artifact, save_artifact
 from .distiller import Artifact, Distiller, DistillTask
 from .errors import ProtocolError
 from .evaluate import score, train_student
@@ -161,6 +161,9 @@ class CellRun:
             "distiller": {"name": c.distiller, "params": c.params, "distribution": provider.name,
                           "version": provider.version},
             "environment": environment(self.protocol.torch_threads),
+            # real datasets: how much of the listed train/test split this copy held (None: generated)
+            "data_coverage": next((s.coverage for s in reversed(list(self._splits.values()))
+                                   if getattr(s, "coverage", None)), None),
         }
 
     # -- the student factories handed to the distiller ------------------------------------------
@@ -207,15 +210,13 @@ class CellRun:
             artifact = self.distiller.distill(task)
         if not isinstance(artifact, Artifact):
             raise TypeError(f"distiller '{c.distiller}' should return a vddbench.Artifact; got {type(artifact).__name__}")
-        tensors = {k: v.detach().contiguous().cpu() for k, v in artifact.tensors.items()}
-        write_bytes_atomic(path, save(tensors, metadata=dict(artifact.metadata) or None))
+        save_artifact(artifact, path)
         costs = {"distill_seconds": round(m.seconds, 3), "distill_peak_mib": round(m.peak_mib, 1)}
         write_json_atomic(meta_path, costs)
         return path, costs
 
     def load(self, path: Path) -> Artifact:
-        with safe_open(str(path), framework="pt") as f:
-            return Artifact({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}))
+        return load_artifact(path)
 
     def run(self) -> list[dict[str, Any]]:
         todo = [s for s in self.cell.students if not self.store.is_done(self.record_path(s))]
@@ -226,9 +227,7 @@ class CellRun:
             path, costs = self.distill()
             data = self.distiller.expand(self.load(path))
             data.validate(self.cell.distiller, self.spec.num_classes, self.spec.clip)
-            artifact_info = {"storage_bytes": path.stat().st_size,
-                             "artifact_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-                             "num_videos": len(data.videos), "soft_labels": data.soft,
+            artifact_info = {**describe(path), "num_videos": len(data.videos), "soft_labels": data.soft,
                              "eval_augmentation": self.distiller.tags.eval_augmentation}
         except Exception as exc:  # the grid goes on; the failure is recorded with its traceback
             for student in todo:

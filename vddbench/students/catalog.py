@@ -2,7 +2,8 @@
 
 Published sizes are used at the protocol's real clip sizes (>= 64 px). For the embedded protocol's
 tiny clips (< 64 px) widths are scaled down so that a student trains in seconds on a CPU; the
-architecture (layer types, kernel sizes, order) stays the same.
+architecture (layer types, kernel sizes, order) stays the same. The mmaction2 zoo students (C3D,
+R(2+1)D-18, X3D-S, TSN-R18, TSM-R18) come from mmaction2's shipped configs, for the real clip sizes.
 """
 
 from __future__ import annotations
@@ -42,11 +43,25 @@ def minic3d(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
                               in_channels=backbone["channels"][-1], dropout_ratio=0.5))
 
 
+# VDSD's code builds CNN+LSTM/GRU at 64 px (``im_size = (64, 64)``) and offers ``final_avgpool``
+# (128x8x8 -> 128x2x2). Without both, hidden = feature size means an LSTM of 25088 units at 112 px
+# (10 G parameters) or 8192 at 64 px (537 M). With both: 512 features, an LSTM of 2.1 M parameters.
+FRAME_CNN_SIZE = 64
+FRAME_CNN_FINAL_POOL = 4
+
+
 def _frame_cnn(temporal: str):
     def config(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
         width, depth = (16 if _tiny(clip) else 128), 3
-        features = width * (clip.height >> depth) * (clip.width >> depth)
-        return dict(type="Recognizer3D", backbone=dict(type="FrameConvNet", width=width, depth=depth),
+        if _tiny(clip):
+            features = width * (clip.height >> depth) * (clip.width >> depth)
+            backbone = dict(type="FrameConvNet", width=width, depth=depth)
+        else:
+            side = (FRAME_CNN_SIZE >> depth) // FRAME_CNN_FINAL_POOL
+            features = width * side * side
+            backbone = dict(type="FrameConvNet", width=width, depth=depth,
+                            frame_size=(FRAME_CNN_SIZE, FRAME_CNN_SIZE), final_pool=FRAME_CNN_FINAL_POOL)
+        return dict(type="Recognizer3D", backbone=backbone,
                     cls_head=dict(type="TemporalPoolHead", num_classes=num_classes,
                                   in_channels=features, temporal=temporal))
 
@@ -79,6 +94,55 @@ def slowonly_r18(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
     return cfg
 
 
+def _zoo(relative_path: str, num_classes: int, **backbone: Any) -> dict[str, Any]:
+    """A shipped mmaction2 model config, from scratch, for CPU-or-GPU training on normalised clips."""
+    import copy
+
+    cfg = copy.deepcopy(zoo_model_config(relative_path))
+    cfg.pop("data_preprocessor", None)  # videos arrive normalised already
+    cfg["backbone"].update(backbone)
+    cfg["cls_head"].update(num_classes=num_classes)
+    norm = cfg["backbone"].get("norm_cfg") or {}
+    if norm.get("type") == "SyncBN":  # SyncBN needs a distributed process group; train on one device
+        norm["type"] = "BN3d"
+    return cfg
+
+
+def c3d(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
+    """C3D (sports1m config, no pretrained weights). fc6's input follows the clip size."""
+    short = clip.frames < 16  # one time step left before pool5: pool5 must keep time
+    t = clip.frames // 8 if short else clip.frames // 16
+    side_h, side_w = (clip.height // 16) // 2 + 1, (clip.width // 16) // 2 + 1  # pool5 pads space by 1
+    cfg = _zoo("_base_/models/c3d_sports1m_pretrained.py", num_classes, pretrained=None,
+               out_dim=512 * t * side_h * side_w)
+    if short:
+        cfg["backbone"].update(type="ShortClipC3D", pool5_t=1)
+    return cfg
+
+
+def r2plus1d_r18(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
+    return _zoo("_base_/models/r2plus1d_r34.py", num_classes, depth=18, pretrained=None)
+
+
+def x3d_s(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
+    """mmaction2's X3D config (gamma_w 1, gamma_b 2.25, gamma_d 2.2: X3D-S/M share the network)."""
+    return _zoo("_base_/models/x3d.py", num_classes)
+
+
+def tsn_r18(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
+    cfg = _zoo("_base_/models/tsn_r50.py", num_classes, depth=18, pretrained=None)
+    cfg["cls_head"].update(in_channels=512)
+    return cfg
+
+
+def tsm_r18(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
+    """TSM: the temporal shift needs the number of segments, here every frame of the clip."""
+    cfg = _zoo("_base_/models/tsm_r50.py", num_classes, depth=18, pretrained=None, pretrained2d=False,
+               num_segments=clip.frames)
+    cfg["cls_head"].update(in_channels=512, num_segments=clip.frames)
+    return cfg
+
+
 BUILTIN_STUDENTS = (
     StudentSpec("convnet3d", "VDSD's ConvNet3D (the protocol student)", convnet3d),
     StudentSpec("minic3d", "MiniC3D: ConvNet3D blocks with BatchNorm3d (teacher for BN-statistics methods)", minic3d),
@@ -86,4 +150,9 @@ BUILTIN_STUDENTS = (
     StudentSpec("cnn-lstm", "per-frame 2D ConvNet + LSTM (VDSD)", _frame_cnn("lstm")),
     StudentSpec("cnn-mean", "per-frame 2D ConvNet + mean over time: a per-frame model (VDSD)", _frame_cnn("mean")),
     StudentSpec("slowonly-r18", "mmaction2 zoo: SlowOnly with ResNet3d-18", slowonly_r18),
+    StudentSpec("c3d", "mmaction2 zoo: C3D", c3d),
+    StudentSpec("r2plus1d-r18", "mmaction2 zoo: R(2+1)D-18", r2plus1d_r18),
+    StudentSpec("x3d-s", "mmaction2 zoo: X3D-S", x3d_s),
+    StudentSpec("tsn-r18", "mmaction2 zoo: TSN with ResNet-18 (frame-wise 2D)", tsn_r18),
+    StudentSpec("tsm-r18", "mmaction2 zoo: TSM with ResNet-18 (temporal shift)", tsm_r18),
 )
