@@ -1,0 +1,338 @@
+"""The bench the checks run on: instrumented distillations on a protocol's first dataset.
+
+One :func:`distil` call does what a harness cell does before evaluation (seed, distil, save with
+``vddbench.artifacts``, reload, expand) and records what it observed along the way: whether the
+training split changed, which dataset splits were loaded, whether anything read the training split
+after ``distill`` returned, how long it took. Observations are cached per (distiller, params,
+protocol, IPC, seed), so a dozen checks cost a handful of distillations. Runs only observe; each
+check asserts its own property, so one broken property fails one check.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..artifacts import describe, load_artifact, save_artifact
+from ..data import ArraySplit
+from ..distiller import Artifact, DistilledVideos, Distiller, DistillTask
+from ..errors import DistillerError
+from ..evaluate import train_student
+from ..plugins import get_registry
+from ..protocol import Protocol, get_protocol
+from ..runner import Cell, stable_seed
+from ..students import build_student
+
+# Seconds one distillation may take, per protocol. Stated in the failure message; override with
+# ``time_budget_s``. Generous on purpose: CI machines are slow and shared.
+TIME_BUDGET_S = {"smoke": 60.0, "embedded": 900.0}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Where the checks run. ``protocol`` defaults to the seconds-long ``smoke`` protocol."""
+
+    protocol: str = "smoke"
+    device: str = "cpu"
+    time_budget_s: float | None = None
+
+    @property
+    def proto(self) -> Protocol:
+        return get_protocol(self.protocol)
+
+    @property
+    def budget(self) -> float:
+        return self.time_budget_s if self.time_budget_s is not None else TIME_BUDGET_S.get(self.protocol, 900.0)
+
+
+class GuardedSplit(ArraySplit):
+    """A private, writable copy of the training split (so a mutation shows instead of crashing)
+    that counts reads made after ``close()``, i.e. after ``distill`` returned."""
+
+    def __init__(self, source: ArraySplit):
+        super().__init__(source.name, source.raw(slice(0, len(source))).numpy(),
+                         source.labels.numpy().copy(), source.num_classes)
+        self.closed = False
+        self.late_reads = 0
+
+    def _touch(self) -> None:
+        if self.closed:
+            self.late_reads += 1
+
+    def __len__(self) -> int:
+        self._touch()
+        return super().__len__()
+
+    @property
+    def labels(self) -> torch.Tensor:
+        self._touch()
+        return self._labels.clone()
+
+    def raw(self, index) -> torch.Tensor:
+        self._touch()
+        return super().raw(index)
+
+
+@contextmanager
+def watch_dataset_loads(log: list[str], forbid: Callable[[str], str | None] = lambda split: None):
+    """Record every split any registered dataset source loads; raise where ``forbid`` says why."""
+    kinds = {type(entry.obj) for entry in get_registry().datasets.values()}
+    saved = {kind: kind.__dict__.get("load") for kind in kinds}
+    for kind in kinds:
+        def load(self, spec, split, root=None, _original=kind.load):
+            log.append(split)
+            reason = forbid(split)
+            if reason:
+                raise DistillerError(reason)
+            return _original(self, spec, split, root)
+
+        kind.load = load
+    try:
+        yield log
+    finally:
+        for kind, original in saved.items():
+            if original is None:
+                del kind.load
+            else:
+                kind.load = original
+
+
+_READS: list[str] | None = None  # files opened by Python code while a watch is on
+_HOOKED = False
+
+
+def _audit(event: str, args) -> None:
+    if event == "open" and _READS is not None and isinstance(args[0], (str, bytes)):
+        _READS.append(os.fsdecode(args[0]))
+
+
+def _is_data_file(path: str) -> bool:
+    """Not code, not a pseudo-file, not inside Python's installation (libraries load lazily)."""
+    if path.endswith((".py", ".pyc", ".so", ".pyd")) or path.startswith(("/proc/", "/sys/", "/dev/")):
+        return False
+    real = os.path.realpath(path)
+    return not any(real.startswith(os.path.realpath(p) + os.sep) for p in {sys.prefix, sys.base_prefix})
+
+
+@contextmanager
+def watch_file_reads(log: list[str]):
+    """Record data files opened from Python (open, torch.load, np.load, ...) inside the block.
+    Best effort: an audit hook, so files opened by native code (safetensors, C++) are not seen."""
+    global _READS, _HOOKED
+    if not _HOOKED:  # audit hooks cannot be removed; this one is idle outside a watch
+        sys.addaudithook(_audit)
+        _HOOKED = True
+    _READS = []
+    try:
+        yield log
+    finally:
+        log.extend(p for p in _READS if _is_data_file(p))
+        _READS = None
+
+
+# -- the protocol's data and models, built once per process -------------------------------------
+_SPLITS: dict[str, tuple[ArraySplit, str]] = {}
+_TEACHERS: dict[tuple, dict[str, torch.Tensor]] = {}
+
+
+def training_split(protocol: Protocol) -> tuple[ArraySplit, str]:
+    """The protocol's first dataset's training split and its fingerprint (loaded once)."""
+    if protocol.protocol_id not in _SPLITS:
+        spec = protocol.datasets[0]
+        split = get_registry().datasets[spec.source].obj.load(spec, "train", None)
+        _SPLITS[protocol.protocol_id] = (split, split.fingerprint())
+    return _SPLITS[protocol.protocol_id]
+
+
+def _teacher(protocol: Protocol, seed: int, device: torch.device, arch: str | None) -> torch.nn.Module:
+    """Like the harness's teacher: ``arch`` trained on the whole training split; cached in memory."""
+    spec = protocol.datasets[0]
+    arch = arch or protocol.protocol_student
+    model_seed = stable_seed("teacher", seed, arch)
+    key = (protocol.protocol_id, arch, seed)
+    if key not in _TEACHERS:
+        train, _ = training_split(protocol)
+        model = build_student(arch, spec.num_classes, spec.clip, model_seed).to(device)
+        everything = DistilledVideos(train.clips(slice(0, len(train))), train.labels)
+        train_student(model, everything, protocol.recipe, model_seed)
+        _TEACHERS[key] = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+    model = build_student(arch, spec.num_classes, spec.clip, model_seed)
+    model.load_state_dict(_TEACHERS[key])
+    return model.eval()
+
+
+def make_task(protocol: Protocol | str = "smoke", ipc: int = 1, seed: int = 0, device: str = "cpu",
+              train=None, on_teacher: Callable[[str | None, float], None] | None = None) -> DistillTask:
+    """A ``DistillTask`` on the protocol's first dataset, with the harness's student and teacher."""
+    protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
+    spec = protocol.datasets[0]
+    dev = torch.device(device)
+
+    def teacher(arch: str | None) -> torch.nn.Module:
+        start = time.perf_counter()
+        model = _teacher(protocol, seed, dev, arch).to(dev)
+        if on_teacher:
+            on_teacher(arch, time.perf_counter() - start)
+        return model
+
+    return DistillTask(
+        train=train if train is not None else training_split(protocol)[0], num_classes=spec.num_classes,
+        ipc=ipc, seed=seed, clip=spec.clip, dataset=spec.name, device=dev,
+        student_factory=lambda s: build_student(protocol.protocol_student, spec.num_classes, spec.clip, s),
+        teacher_factory=teacher)
+
+
+# -- one instrumented distillation ----------------------------------------------------------------
+@dataclass
+class Run:
+    """What one distillation did. ``error`` is set (with the phase) if it could not finish."""
+
+    name: str
+    ipc: int | None
+    seed: int
+    device: str
+    error: str | None = None
+    error_type: type | None = None
+    phase: str = ""
+    seconds: float = 0.0
+    path: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    artifact: Artifact | None = None
+    data: DistilledVideos | None = None  # expanded from the reloaded file (what the harness trains on)
+    in_memory: DistilledVideos | None = None  # expanded from the artifact as distill returned it
+    in_memory_error: str | None = None
+    split_changed: bool = False
+    distill_loads: list[str] = field(default_factory=list)
+    expand_loads: list[str] = field(default_factory=list)
+    expand_files: list[str] = field(default_factory=list)
+    late_reads: int = 0
+    teacher_calls: list[str | None] = field(default_factory=list)
+    teacher_seconds: float = 0.0  # training the (cached) teacher is the harness's work, not the distiller's
+
+    def on_teacher(self, arch: str | None, seconds: float) -> None:
+        self.teacher_calls.append(arch)
+        self.teacher_seconds += seconds
+
+    @property
+    def where(self) -> str:
+        ipc = "" if self.ipc is None else f" at IPC {self.ipc}"
+        return f"{ipc} (seed {self.seed}, device {self.device})"
+
+    def require(self) -> "Run":
+        """The run, or an assertion naming the distiller if it did not finish."""
+        if self.error is not None:
+            raise AssertionError(f"distiller '{self.name}' should {self.phase}{self.where} without error; "
+                                 f"got {self.error}")
+        return self
+
+
+_WORKDIR: Path | None = None
+_CACHE: dict[tuple, Run] = {}
+_CACHE_SIZE = 32
+
+
+def _workdir() -> Path:
+    global _WORKDIR
+    if _WORKDIR is None:
+        _WORKDIR = Path(tempfile.mkdtemp(prefix="vddbench-check-"))
+        atexit.register(shutil.rmtree, _WORKDIR, True)
+    return _WORKDIR
+
+
+def clear_cache() -> None:
+    """Forget cached distillations (e.g. after changing a distiller in place)."""
+    for run in _CACHE.values():
+        if run.path:
+            run.path.unlink(missing_ok=True)
+    _CACHE.clear()
+
+
+def _error(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(last[0].filename).name}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _cloned(data: DistilledVideos) -> DistilledVideos:
+    return DistilledVideos(data.videos.detach().clone(), data.labels.detach().clone())
+
+
+def distil(cls: type[Distiller], params: dict[str, Any], opts: Options, ipc: int | None, seed: int | None = None,
+           device: str | None = None, forbid_test: bool = False, cached: bool = True) -> Run:
+    """Distil one cell as the harness would (same seeding, same save and reload) and observe it."""
+    protocol = opts.proto
+    spec = protocol.datasets[0]
+    seed = protocol.seeds[0] if seed is None else seed
+    device = device or opts.device
+    params_json = json.dumps(params, sort_keys=True)
+    key = (cls, params_json, protocol.protocol_id, ipc, seed, device, forbid_test)
+    if cached and key in _CACHE:
+        return _CACHE[key]
+    name = cls.name if isinstance(cls.name, str) else repr(cls.name)
+    cell = Cell(protocol.name, protocol.protocol_id, spec.name, name, params_json, ipc, seed, protocol.students)
+    pristine, fingerprint = training_split(protocol)
+    train = GuardedSplit(pristine)
+    run = Run(name, ipc, seed, device)
+    task = make_task(protocol, ipc or 0, seed, device, train, on_teacher=run.on_teacher)
+    test_rule = (lambda split: f"distiller '{name}' should never read the test split; got a request for it "
+                               f"while distilling" if split == "test" else None) if forbid_test else (lambda s: None)
+    run.phase = "distil"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(protocol.torch_threads)  # as run_cell does, so timings mean the same
+    try:
+        distiller = cls(**params)
+        with watch_dataset_loads(run.distill_loads, test_rule), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stable_seed("distill", cell.key))  # exactly as runner.CellRun.distill
+            start = time.perf_counter()
+            try:
+                artifact = distiller.distill(task)
+            finally:
+                run.seconds = time.perf_counter() - start - run.teacher_seconds
+        train.closed = True
+        if not isinstance(artifact, Artifact):
+            raise TypeError(f"distill returned {type(artifact).__name__}, not a vddbench.Artifact")
+        run.artifact = artifact
+        run.phase = "save its artifact"
+        run.path = save_artifact(artifact, _workdir() / f"{cell.key}-{len(_CACHE)}-{time.monotonic_ns()}.safetensors")
+        run.info = describe(run.path)
+        run.phase = "expand its reloaded artifact"
+        reloaded = load_artifact(run.path)
+        with watch_dataset_loads(run.expand_loads), watch_file_reads(run.expand_files):
+            run.data = _cloned(distiller.expand(reloaded))
+            try:
+                run.in_memory = _cloned(distiller.expand(artifact))
+            except Exception as exc:
+                run.in_memory_error = _error(exc)
+    except Exception as exc:
+        run.error, run.error_type = _error(exc), type(exc)
+    finally:
+        torch.set_num_threads(threads)
+        train.closed = False
+        run.late_reads = train.late_reads
+        try:
+            run.split_changed = train.fingerprint() != fingerprint
+        except Exception:  # the split was damaged beyond reading
+            run.split_changed = True
+    if not cached:
+        if run.path:
+            run.path.unlink(missing_ok=True)  # only its sha256 and outputs are kept
+        return run
+    if len(_CACHE) >= _CACHE_SIZE:
+        evicted = _CACHE.pop(next(iter(_CACHE)))
+        if evicted.path:
+            evicted.path.unlink(missing_ok=True)
+    _CACHE[key] = run
+    return run
