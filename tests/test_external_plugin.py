@@ -58,7 +58,7 @@ def test_installed_package_appears_in_list_and_on_the_leaderboard(installed_pack
     vddbench_cli("run", "--protocol", "smoke", "--distiller", "first-clips,random", "--workers", "1",
                  "--results", "res", check=True, env=env)
     vddbench_cli("leaderboard", "--records", "res", "--out", "board", check=True, env=env)
-    board = (tmp_path / "board" / "moving-shapes.md").read_text()
+    board = (tmp_path / "board" / "smoke-moving-shapes.md").read_text()
     row = next(line for line in board.splitlines() if line.startswith("| first-clips"))
     assert f"{PACKAGE} 3.1.4" in row and "(1)" in row
     assert vddbench_cli("leaderboard", "--records", "res", "--out", "board", "--check", env=env).returncode == 0

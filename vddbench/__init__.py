@@ -1,20 +1,33 @@
 """vddbench: a benchmark harness for video dataset distillation.
 
-This module is the public API for plugin authors; plugins import from here only.
+This module is the public API for plugin authors; plugins import from here only. Names are loaded
+on first use (PEP 562), so importing ``vddbench`` (e.g. for its pytest plugin) does not import torch.
 """
+
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-from .data import IMAGENET_MEAN, IMAGENET_STD, ArraySplit, DatasetSource, VideoSplit, denormalize, normalize
-from .distiller import Artifact, DistilledVideos, Distiller, DistillerTags, DistillTask
-from .errors import DataError, DistillerError, PluginError, ProtocolError, ResultsError, VddbenchError
-from .hookspecs import hookimpl
-from .protocol import ClipSpec, DatasetSpec, EvalRecipe, Protocol, get_protocol
-from .students import Student, StudentSpec
+_EXPORTS = {
+    ".data": ("IMAGENET_MEAN", "IMAGENET_STD", "ArraySplit", "DatasetSource", "VideoSplit", "denormalize",
+              "normalize"),
+    ".distiller": ("Artifact", "DistilledVideos", "Distiller", "DistillerTags", "DistillTask"),
+    ".errors": ("DataError", "DistillerError", "PluginError", "ProtocolError", "ResultsError", "VddbenchError"),
+    ".hookspecs": ("hookimpl",),
+    ".protocol": ("ClipSpec", "DatasetSpec", "EvalRecipe", "Protocol", "get_protocol"),
+    ".students": ("Student", "StudentSpec"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE) + ["__version__"]
 
-__all__ = [
-    "IMAGENET_MEAN", "IMAGENET_STD", "ArraySplit", "Artifact", "ClipSpec", "DataError", "DatasetSource",
-    "DatasetSpec", "DistillTask", "DistilledVideos", "Distiller", "DistillerError", "DistillerTags",
-    "EvalRecipe", "PluginError", "Protocol", "ProtocolError", "ResultsError", "Student", "StudentSpec",
-    "VddbenchError", "VideoSplit", "__version__", "denormalize", "get_protocol", "hookimpl", "normalize",
-]
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'vddbench' has no attribute {name!r}")
+    value = getattr(import_module(_WHERE[name], __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return __all__

@@ -30,6 +30,8 @@ class DistillerTags:
     soft_labels: ``expand`` may return float32 soft labels ``(N, classes)``.
     eval_augmentation: overrides ``augment_batch`` to augment batches while students train.
     uses_ipc: False for references such as ``full`` that ignore the IPC (run once per seed).
+    exact_ipc: ``expand`` returns exactly IPC clips per class. False for methods whose stored budget
+        expands into more clips (VDSD combines static and dynamic memories); storage still counts.
     storage_budget_bytes: an upper bound the artifact promises to respect, or None.
     """
 
@@ -37,6 +39,7 @@ class DistillerTags:
     soft_labels: bool = False
     eval_augmentation: bool = False
     uses_ipc: bool = True
+    exact_ipc: bool = True
     storage_budget_bytes: int | None = None
 
 

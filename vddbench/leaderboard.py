@@ -41,6 +41,7 @@ class DatasetBoard:
 
     def __init__(self, protocol: Protocol, dataset: str, records: list[dict[str, Any]]):
         self.protocol, self.dataset = protocol, dataset
+        self.name = protocol.board_name(dataset)  # the leaderboard's file stem
         self.spec = protocol.dataset(dataset)
         self.ok = [r for r in records if r["status"] == "ok"]
         self.failed = [r for r in records if r["status"] != "ok"]
@@ -223,19 +224,19 @@ def boards(records: Iterable[dict[str, Any]]) -> tuple[list[DatasetBoard], int]:
 
 
 def render(records: Iterable[dict[str, Any]], records_dir: str) -> dict[str, str]:
-    """``{dataset: markdown}`` for every dataset that has records under the current protocol."""
+    """``{board name: markdown}`` for every dataset that has records under a current protocol."""
     found, ignored = boards(records)
-    return {b.dataset: render_markdown(b, records_dir, ignored, f"{b.dataset}.png") for b in found}
+    return {b.name: render_markdown(b, records_dir, ignored, f"{b.name}.png") for b in found}
 
 
 def write(records: list[dict[str, Any]], records_dir: str, out_dir: Path) -> list[Path]:
     found, ignored = boards(records)
     written = []
     for b in found:
-        md = out_dir / f"{b.dataset}.md"
+        md = out_dir / f"{b.name}.md"
         md.parent.mkdir(parents=True, exist_ok=True)
-        md.write_text(render_markdown(b, records_dir, ignored, f"{b.dataset}.png"))
-        render_plot(b, out_dir / f"{b.dataset}.png")
+        md.write_text(render_markdown(b, records_dir, ignored, f"{b.name}.png"))
+        render_plot(b, out_dir / f"{b.name}.png")
         written.append(md)
     return written
 
@@ -243,12 +244,12 @@ def write(records: list[dict[str, Any]], records_dir: str, out_dir: Path) -> lis
 def stale(records: list[dict[str, Any]], records_dir: str, out_dir: Path) -> list[str]:
     """Files in ``out_dir`` that differ from what the records render to (for ``--check``)."""
     problems = []
-    for dataset, text in render(records, records_dir).items():
-        path = out_dir / f"{dataset}.md"
+    for name, text in render(records, records_dir).items():
+        path = out_dir / f"{name}.md"
         if not path.exists():
             problems.append(f"{path} is missing")
         elif path.read_text() != text:
             problems.append(f"{path} is stale")
-        if not (out_dir / f"{dataset}.png").exists():
-            problems.append(f"{out_dir / (dataset + '.png')} is missing")
+        if not (out_dir / f"{name}.png").exists():
+            problems.append(f"{out_dir / (name + '.png')} is missing")
     return problems

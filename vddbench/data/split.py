@@ -75,7 +75,7 @@ class ArraySplit(VideoSplit):
         self.name = name
         self.num_classes = num_classes
         self._clips = clips
-        self._labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+        self._labels = torch.tensor(np.asarray(labels, dtype=np.int64))  # a copy: never shares a cache
 
     def __len__(self) -> int:
         return len(self._labels)

@@ -88,8 +88,6 @@ def slowonly_r18(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
     base = 8 if _tiny(clip) else 64
     cfg.pop("data_preprocessor", None)  # videos arrive normalised already
     cfg["backbone"].update(depth=18, pretrained=None, base_channels=base)
-    if _tiny(clip):  # keep 12x12 after the stem instead of 6x6, or 24 px clips vanish by stage 3
-        cfg["backbone"].update(pool1_stride_s=1)
     cfg["cls_head"].update(num_classes=num_classes, in_channels=base * 8)
     return cfg
 
