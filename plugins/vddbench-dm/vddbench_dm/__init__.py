@@ -1,0 +1,136 @@
+"""DM: dataset condensation with distribution matching (Zhao & Bilen, WACV 2023), adapted to video
+as in VDSD (Wang et al., CVPR 2024).
+
+Synthetic clips, initialised from real ones, are optimised so that for every class the mean
+embedding of a freshly initialised protocol student (``task.new_student().embed``, a new one each
+iteration) matches between a batch of real clips and the synthetic clips of that class:
+
+    loss = sum_c || mean_i f(real_c,i) - mean_j f(syn_c,j) ||^2
+
+SGD on the pixels with momentum 0.5. The artifact stores the learned float32 pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+
+import vddbench
+
+from . import augment
+
+__all__ = ["DM", "class_batches", "matching_loss"]
+
+
+def class_batches(task: vddbench.DistillTask, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """For every class, the indices of ``batch`` real training clips (all of them if fewer)."""
+    out = []
+    for label in range(task.num_classes):
+        members = task.train.indices_of(label)
+        pick = members[torch.randperm(len(members), generator=generator)[:batch]]
+        out.append(pick.sort().values)  # sorted: kinder to memory-mapped splits
+    return out
+
+
+def matching_loss(student: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Tensor],
+                  dsa: torch.Generator | None = None) -> torch.Tensor:
+    """DM's loss: squared distance between per-class mean embeddings, summed over classes.
+
+    Each class is embedded on its own, as in the reference code (it matters for students with
+    batch statistics). ``real`` and ``syn`` are lists of per-class clip batches. With a generator
+    ``dsa``, one Siamese augmentation per class is applied to both batches first.
+    """
+    loss = torch.zeros((), device=syn[0].device)
+    for r, s in zip(real, syn):
+        if dsa is not None:
+            p = augment.draw(dsa)
+            r, s = augment.apply(r, p), augment.apply(s, p)
+        with torch.no_grad():
+            target = student.embed(r).mean(0)
+        loss = loss + (target - student.embed(s).mean(0)).pow(2).sum()
+    return loss
+
+
+def fresh_embedder(task: vddbench.DistillTask) -> torch.nn.Module:
+    """A newly initialised protocol student in train mode with frozen weights (DM's embedder)."""
+    student = task.new_student().train()
+    for p in student.parameters():
+        p.requires_grad_(False)
+    return student
+
+
+class DM(vddbench.Distiller):
+    """Distribution matching on video clips (learned float32 pixels, IPC clips per class).
+
+    iterations: outer iterations (a fresh random student each); 5,000 in DM and VDSD.
+    lr_img: SGD learning rate on the pixels; 100 in VDSD's DM script for video (DM on images: 1.0).
+    momentum: SGD momentum on the pixels; 0.5 in DM and VDSD.
+    batch_real: real clips per class per iteration; 64 in VDSD's DM script.
+    init: ``"real"`` (random real clips of the class, the paper's choice) or ``"noise"`` (N(0, 1)
+        in the normalised pixel space); the initialisation ablation of DM.
+    dsa: differentiable Siamese augmentation before embedding (DM on images uses it; VDSD's video
+        DM does not, so it is off by default).
+    """
+
+    name = "dm"
+    tags = vddbench.DistillerTags()
+    # The embedded protocol must run its whole grid in minutes on two CPU cores; see README.md.
+    protocol_defaults = {
+        "embedded": {"iterations": 40, "batch_real": 10, "lr_img": 1000.0},
+        "smoke": {"iterations": 4, "batch_real": 4},
+    }
+
+    def __init__(self, iterations: int = 5000, lr_img: float = 100.0, momentum: float = 0.5,
+                 batch_real: int = 64, init: str = "real", dsa: bool = False):
+        self.iterations = iterations
+        self.lr_img = lr_img
+        self.momentum = momentum
+        self.batch_real = batch_real
+        self.init = init
+        self.dsa = dsa
+
+    def _check(self, task: vddbench.DistillTask) -> None:
+        if self.init not in ("real", "noise"):
+            raise vddbench.DistillerError(f"distiller 'dm': init should be 'real' or 'noise'; got {self.init!r}")
+        if task.ipc < 1:
+            raise vddbench.DistillerError(f"distiller 'dm' needs IPC >= 1; got {task.ipc}")
+        if self.iterations < 0 or self.batch_real < 1:
+            raise vddbench.DistillerError("distiller 'dm': iterations should be >= 0 and batch_real >= 1")
+        for label in range(task.num_classes):
+            n = len(task.train.indices_of(label))
+            if self.init == "real" and n < task.ipc:
+                raise vddbench.DistillerError(
+                    f"distiller 'dm': class {label} has {n} training clips, fewer than IPC {task.ipc}")
+
+    def initial_videos(self, task: vddbench.DistillTask) -> torch.Tensor:
+        """``(classes * ipc, 3, T, H, W)``, class-major: real clips of each class, or noise."""
+        if self.init == "noise":
+            n = task.num_classes * task.ipc
+            return torch.randn((n, *task.clip.shape), generator=task.generator(offset=1))
+        chosen = class_batches(task, task.ipc, task.generator(offset=1))
+        return torch.cat([task.train.clips(idx) for idx in chosen])
+
+    def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
+        """Run DM. If ``trace`` is a list, the matching loss of every iteration is appended to it."""
+        self._check(task)
+        videos = self.initial_videos(task).to(task.device).requires_grad_(True)
+        labels = torch.arange(task.num_classes).repeat_interleave(task.ipc)
+        optimizer = torch.optim.SGD([videos], lr=self.lr_img, momentum=self.momentum)
+        sampler = task.generator(offset=2)
+        dsa = task.generator(offset=3) if self.dsa else None
+        for _ in range(self.iterations):
+            student = fresh_embedder(task)
+            real = [task.train.clips(idx).to(task.device) for idx in class_batches(task, self.batch_real, sampler)]
+            syn = list(videos.view(task.num_classes, task.ipc, *task.clip.shape))
+            loss = matching_loss(student, real, syn, dsa)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if trace is not None:
+                trace.append(loss.item())
+        return vddbench.Artifact({"videos": videos.detach().cpu().contiguous(), "labels": labels},
+                                 {"method": "dm", "ipc": str(task.ipc)})
+
+
+@vddbench.hookimpl
+def register_distillers(register):
+    register(DM)
