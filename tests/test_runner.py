@@ -132,3 +132,32 @@ def test_kill_9_midway_leaves_no_corrupt_record_and_a_rerun_completes(tmp_path):
     after = _records(results)
     assert len(after) == 7
     assert all(after[name] == record for name, record in first.items())  # nothing recomputed
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
+def test_pool_workers_exit_when_the_driver_is_killed(tmp_path):
+    """Killing `vddbench run` must not leave workers computing cells that nobody collects."""
+    results = tmp_path / "results"
+    exe = Path(sys.executable).with_name("vddbench")
+    env = {**os.environ, "VDDBENCH_LOAD_PLUGINS": "vddbench-coresets"}
+    proc = subprocess.Popen([str(exe), "run", "--protocol", "smoke", "--workers", "2", "--results", str(results)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    children: list[int] = []
+    while time.time() < deadline and len(children) < 2:
+        out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
+        children = [int(pid) for pid in out.split()]
+        time.sleep(0.2)
+    assert len(children) >= 2, "the pool should have started its workers"
+    proc.kill()  # SIGKILL to the driver only: its workers get no signal
+    proc.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(_running(pid) for pid in children):
+        time.sleep(0.5)
+    assert [pid for pid in children if _running(pid)] == []

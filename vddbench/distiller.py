@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 class DistillerTags:
     """What a distiller needs and produces; the harness and the conformance kit read these.
 
+    Declared on the class; an instance may replace ``self.tags`` in ``__init__`` when a
+    hyper-parameter changes them (an ablation that turns evaluation-time augmentation off). The
+    harness reads the instance's tags when it evaluates and records.
+
     needs_teacher: calls ``task.teacher()``.
     soft_labels: ``expand`` may return float32 soft labels ``(N, classes)``.
     eval_augmentation: overrides ``augment_batch`` to augment batches while students train.
@@ -120,7 +124,7 @@ class DistillTask:
 
     def teacher(self, student: str | None = None) -> torch.nn.Module:
         """A student (the protocol student unless named) trained on the full training split with
-        the protocol's recipe; cached per dataset, seed and architecture. In eval mode."""
+        the protocol's teacher recipe; cached per dataset, seed and architecture. In eval mode."""
         if self.teacher_factory is None:
             raise DistillerError("this task has no teacher factory")
         return self.teacher_factory(student).to(self.device).eval()

@@ -188,7 +188,7 @@ class CellRun:
             if not path.exists():
                 train = self.split("train")
                 everything = DistilledVideos(train.clips(slice(0, len(train))), train.labels)
-                train_student(model.to(self.device), everything, self.protocol.recipe, seed)
+                train_student(model.to(self.device), everything, self.protocol.teacher_training, seed)
                 write_bytes_atomic(path, save({k: v.contiguous().cpu() for k, v in model.state_dict().items()}))
         model.load_state_dict(load_file(str(path)))
         return model.eval()

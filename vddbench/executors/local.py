@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from ..runner import Cell, run_cell
 from . import OnDone
 
 
-def _init_worker(threads: int) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A pool worker outlives a killed driver and would go on computing cells nobody collects."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)  # the cell in flight is lost; records are atomic, so nothing is half-written
+
+
+def _init_worker(threads: int, parent: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 class LocalExecutor:
@@ -37,7 +48,7 @@ class LocalExecutor:
             os.environ[var] = str(self.threads)
         context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start is unsafe
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                   initargs=(self.threads,))
+                                   initargs=(self.threads, os.getpid()))
         try:
             futures = {pool.submit(run_cell, cell, results_root): cell for cell in cells}
             remaining = set(futures)

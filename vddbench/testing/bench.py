@@ -167,7 +167,7 @@ def _teacher(protocol: Protocol, seed: int, device: torch.device, arch: str | No
         train, _ = training_split(protocol)
         model = build_student(arch, spec.num_classes, spec.clip, model_seed).to(device)
         everything = DistilledVideos(train.clips(slice(0, len(train))), train.labels)
-        train_student(model, everything, protocol.recipe, model_seed)
+        train_student(model, everything, protocol.teacher_training, model_seed)
         _TEACHERS[key] = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     model = build_student(arch, spec.num_classes, spec.clip, model_seed)
     model.load_state_dict(_TEACHERS[key])
