@@ -52,7 +52,7 @@ FRAME_CNN_FINAL_POOL = 4
 
 def _frame_cnn(temporal: str):
     def config(num_classes: int, clip: ClipSpec) -> dict[str, Any]:
-        width, depth = (16 if _tiny(clip) else 128), 3
+        width, depth = (8 if _tiny(clip) else 128), 3  # 8: the per-frame CNN is the grid's costliest student
         if _tiny(clip):
             features = width * (clip.height >> depth) * (clip.width >> depth)
             backbone = dict(type="FrameConvNet", width=width, depth=depth)
