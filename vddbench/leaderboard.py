@@ -182,6 +182,7 @@ def render_plot(board: DatasetBoard, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for k in board.rows:
@@ -197,6 +198,9 @@ def render_plot(board: DatasetBoard, path: Path) -> None:
         if xs:
             ax.plot(xs, ys, marker="o", label=board.label(k).replace("\\", ""))
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels would overlap
     ax.set_xlabel("storage (MB, log scale)")
     ax.set_ylabel(f"{board.spec.metric} accuracy (%)")
     ax.set_title(f"{board.spec.name}: accuracy vs storage ({board.protocol.protocol_student})")
