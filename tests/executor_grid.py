@@ -1,5 +1,5 @@
-"""Shared by tests/test_executors_*.py (which put this folder on sys.path: pytest runs with
---import-mode=importlib): a small grid, its reference records, and fault injection.
+"""Shared by tests/test_executors_*.py (pyproject puts tests/ on pytest's pythonpath): a small
+grid, its reference records, and fault injection.
 
 The grid is the smoke protocol with ``random`` at IPC 1 and 2 plus the ``full`` reference: three
 cells, seconds each. The reference records come from the local executor in this process; every other

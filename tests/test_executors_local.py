@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import active_children
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # the shared helpers next to this file
 from executor_grid import PLUGINS, assert_complete, grid, reference  # noqa: F401
 from vddbench.executors.local import LocalExecutor
 from vddbench.results import ResultStore

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # the shared helpers next to this file
 from executor_grid import (PLUGINS, Killer, assert_complete, broken_cell, cell_records, descendants, grid,  # noqa: F401
                            reference)
 from vddbench.errors import ProtocolError

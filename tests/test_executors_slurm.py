@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))  # the shared helpers next to this file
 from executor_grid import (PLUGINS, Killer, assert_complete, broken_cell, cell_records, grid, processes,  # noqa: F401
                            reference)
 
