@@ -133,3 +133,15 @@ def frame_template(folder: Path) -> tuple[str, int]:
 def first_folder(relative: str) -> str:
     """The class folder of a UCF101/HMDB51 path such as ``ApplyEyeMakeup/v_..._c01.avi``."""
     return Path(relative).parts[0] if len(Path(relative).parts) > 1 else ""
+
+
+def numbered_list_manifest(spec, root: Path, layouts: tuple[ListLayout, ...], layout_help: str,
+                           name: str) -> Manifest:
+    """The fallback for datasets whose mmaction2 lists carry class numbers only (K400, SSv2)."""
+    from .layouts import not_found
+
+    layout = find_layout(root, layouts)
+    if layout is None:
+        raise not_found(spec, root, f"neither {layout_help}")
+    classes = tuple(str(i) for i in range(spec.num_classes))
+    return list_manifest(spec.name, root, layout, classes, lambda _rel, number: number, name)

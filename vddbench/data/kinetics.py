@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..protocol import DatasetSpec
-from .annotations import ListLayout, find_layout, list_manifest
-from .layouts import first_existing, not_found
+from .annotations import ListLayout, numbered_list_manifest
+from .layouts import first_existing
 from .manifest import Manifest, VideoEntry, index_files
 
 CSVS = {"train": ("train.csv", "kinetics_400_train.csv", "kinetics400_train.csv", "annotations/train.csv"),
@@ -73,8 +73,4 @@ def manifest(spec: DatasetSpec, root: Path) -> Manifest:
     csvs = {split: first_existing(root, names, want_dir=False) for split, names in CSVS.items()}
     if all(csvs.values()):
         return _official(spec, root, csvs)
-    layout = find_layout(root, LIST_LAYOUTS)
-    if layout is None:
-        raise not_found(spec, root, f"neither {LAYOUT_HELP}")
-    classes = tuple(str(i) for i in range(spec.num_classes))  # mmaction2's lists carry numbers only
-    return list_manifest(spec.name, root, layout, classes, lambda _rel, number: number, "Kinetics-400")
+    return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "Kinetics-400")

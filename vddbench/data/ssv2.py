@@ -19,8 +19,8 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..protocol import DatasetSpec
-from .annotations import ListLayout, find_layout, list_manifest
-from .layouts import first_existing, not_found
+from .annotations import ListLayout, numbered_list_manifest
+from .layouts import first_existing
 from .manifest import Manifest, VideoEntry, index_files
 
 
@@ -76,8 +76,4 @@ def manifest(spec: DatasetSpec, root: Path) -> Manifest:
         if unlabelled:
             files["unlabelled"] = unlabelled
         return _official(spec, root, files)
-    layout = find_layout(root, LIST_LAYOUTS)
-    if layout is None:
-        raise not_found(spec, root, f"neither {LAYOUT_HELP}")
-    classes = tuple(str(i) for i in range(spec.num_classes))  # mmaction2's lists carry numbers only
-    return list_manifest(spec.name, root, layout, classes, lambda _rel, number: number, "SSv2")
+    return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "SSv2")
