@@ -110,7 +110,7 @@ def main() -> None:
             print(f"  {name:<32} {r['wall_s']:6.2f} s for {len(noop)} cells = {r['per_cell_s']:.3f} s per cell",
                   flush=True)
 
-        measure("local, in process", get_executor("local", workers=1, threads=threads))
+        measure("local, in process", get_executor("local", workers=1, threads=threads, in_process=True))
         measure("local, 2 workers (spawn pool)", get_executor("local", workers=2, threads=threads))
         if "ray" not in skip:
             measure("ray, warm workers", get_executor("ray", threads=threads))

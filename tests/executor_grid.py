@@ -62,7 +62,7 @@ def reference(tmp_path_factory) -> dict[str, dict]:
     if not _REFERENCE:
         root = tmp_path_factory.mktemp("reference")
         outcomes = []
-        LocalExecutor(workers=1).run(grid(), str(root), lambda cell, outcome: outcomes.append(outcome))
+        LocalExecutor(in_process=True).run(grid(), str(root), lambda cell, outcome: outcomes.append(outcome))
         assert all(isinstance(o, list) and all(r["status"] == "ok" for r in o) for o in outcomes), outcomes
         refs = records(root)
         assert len(refs) == len(grid()) * len(get_protocol("smoke").students)

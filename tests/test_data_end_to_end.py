@@ -2,10 +2,11 @@
 
 import pytest
 
-from vddbench import leaderboard
+from vddbench import executors, leaderboard
 from vddbench.cli import main
 from vddbench.data import fixtures
 from vddbench.data.verify import complete, verify
+from vddbench.executors.local import LocalExecutor
 from vddbench.protocol import PROTOCOLS
 from vddbench.protocols_real import HMDB51, KINETICS400, MINIUCF, SSV2
 from vddbench.results import ResultStore
@@ -29,6 +30,8 @@ def _run(tmp_path, monkeypatch, base, classes, root):
     monkeypatch.setenv("VDDBENCH_CACHE", str(tmp_path / "cache"))
     protocol = fixtures.small_protocol(base, len(classes), classes if base is MINIUCF else None)
     monkeypatch.setitem(PROTOCOLS, protocol.name, protocol)
+    # this protocol exists only in this process: run its cells here rather than in worker processes
+    monkeypatch.setattr(executors, "get_executor", lambda name, **options: LocalExecutor(in_process=True))
     common = ["--protocol", protocol.name]
     assert main(["data", "cache", "--dataset", base.name, "--root", str(root), *common]) == 0
     assert main(["run", *common, "--distiller", "random", "--data-root", str(root),

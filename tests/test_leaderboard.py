@@ -22,18 +22,37 @@ def record(distiller="random", ipc=1, seed=0, student="convnet3d", top1=20.0, st
     return r
 
 
-def test_accuracy_is_mean_std_n_and_missing_cells_are_dashes():
+def test_accuracy_is_mean_and_95_ci_n_and_missing_cells_are_dashes():
     records = [record(top1=20.0, seed=0), record(top1=30.0, seed=1)]
     md = leaderboard.render(records, "r")["moving-shapes"]
     row = next(line for line in md.splitlines() if line.startswith("| random"))
-    assert "25.0 ± 7.1 (2)" in row
-    assert row.count("—") == 2  # IPC 5 and 10 were not run; never averaged over
+    assert "25.0 ± 63.5 (2)" in row  # t(1) = 12.706 x 7.07 / sqrt(2)
+    assert row.count("—") == 5  # IPC 5 and 10 were not run, never averaged; no vs-random for random
+
+
+def test_vs_random_is_paired_by_seed_and_marked_when_the_ci_excludes_zero():
+    random = [record(seed=s, top1=t) for s, t in enumerate([20.0, 30.0, 25.0])]
+    better = [record("dm", seed=s, top1=t + 5 + 0.1 * s) for s, t in enumerate([20.0, 30.0, 25.0])]
+    unpaired = [record("idtd", seed=s + 10, top1=90.0) for s in range(3)]
+    md = leaderboard.render(random + better + unpaired, "r")["moving-shapes"]
+    dm = next(line for line in md.splitlines() if line.startswith("| dm"))
+    assert "+5.1 ± 0.2 ▲" in dm  # the seed-to-seed spread of 5 cancels in the paired difference
+    idtd = next(line for line in md.splitlines() if line.startswith("| idtd"))
+    assert "▲" not in idtd and idtd.split(" | ")[3] == "—"  # no common seeds: no difference shown
+
+
+def test_plain_scores_follow_their_marked_row():
+    own = [record("tsgf", seed=s, top1=40.0 + s, soft_labels=True, eval_augmentation=True) for s in range(2)]
+    plain = [record("tsgf", seed=s, top1=30.0 + s, scoring="plain") for s in range(2)]
+    lines = leaderboard.render(own + plain, "r")["moving-shapes"].splitlines()
+    i = next(n for n, line in enumerate(lines) if line.startswith("| tsgf † ‡"))
+    assert "40.5" in lines[i] and lines[i + 1].startswith("| ↳ tsgf, plain") and "30.5" in lines[i + 1]
 
 
 def test_full_reference_repeats_across_ipc_columns_and_comes_first():
     md = leaderboard.render([record(), record("full", ipc=None, top1=70.0)], "r")["moving-shapes"]
     rows = [line for line in md.splitlines() if line.startswith("| full") or line.startswith("| random")]
-    assert rows[0].startswith("| full") and rows[0].count("70.0 ± 0.0 (1)") == 3
+    assert rows[0].startswith("| full") and rows[0].count("70.0 (1)") == 3
 
 
 def test_plugin_names_are_escaped():
@@ -62,7 +81,7 @@ def test_failed_records_are_listed_not_averaged():
     failed = record(status="failed", error={"type": "RuntimeError", "message": "boom"})
     del failed["metrics"]
     md = leaderboard.render([record(), failed], "r")["moving-shapes"]
-    assert "## Failed" in md and "RuntimeError: boom" in md and "20.0 ± 0.0 (1)" in md
+    assert "## Failed" in md and "RuntimeError: boom" in md and "20.0 (1)" in md
 
 
 def test_rendering_is_deterministic_and_check_detects_stale_files(tmp_path):
@@ -75,6 +94,7 @@ def test_rendering_is_deterministic_and_check_detects_stale_files(tmp_path):
     assert leaderboard.stale(changed, "r", tmp_path) == [f"{tmp_path / 'moving-shapes.md'} is stale"]
 
 
-@pytest.mark.parametrize("values, expected", [([], "—"), ([1.0], "1.0 ± 0.0 (1)"), ([1.0, 3.0], "2.0 ± 1.4 (2)")])
-def test_mean_std(values, expected):
-    assert leaderboard.mean_std(values) == expected
+@pytest.mark.parametrize("values, expected", [([], "—"), ([1.0], "1.0 (1)"), ([1.0, 3.0], "2.0 ± 12.7 (2)"),
+                                              ([1.0, 2.0, 3.0, 4.0, 5.0], "3.0 ± 2.0 (5)")])
+def test_mean_ci_text(values, expected):
+    assert leaderboard.mean_ci_text(values) == expected

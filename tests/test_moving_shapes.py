@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import vddbench
-from vddbench.data.moving_shapes import CLASS_NAMES, MovingShapes, generate
+from vddbench.data.moving_shapes import CLASS_NAMES_V2, CLASSES_V2, MOTION_PAIRS_V2, SHAPE_HUES_V2, MovingShapes, generate
 from vddbench.distiller import DistilledVideos
 from vddbench.evaluate import score, train_student
 from vddbench import ArraySplit
@@ -56,14 +56,15 @@ def _pair(split, classes):
 def test_motion_matters_a_per_frame_model_cannot_tell_direction_but_a_3d_student_can():
     """circle-right vs circle-left: the same frames in reverse order. A model that pools frame
     features (cnn-mean) is blind to the order; ConvNet3D is not."""
-    assert CLASS_NAMES[0] == "circle-right" and CLASS_NAMES[1] == "circle-left"
+    assert SPEC.option("version") == 2
+    assert CLASS_NAMES_V2[0] == "circle-right" and CLASS_NAMES_V2[1] == "circle-left"
     source = MovingShapes()
     train_data, _ = _pair(source.load(SPEC, "train"), [0, 1])
     test_split = source.load(SPEC, "test")
     test_data, keep = _pair(test_split, [0, 1])
     test = ArraySplit("pair", test_split.raw(keep).numpy(), test_data.labels.numpy(), 2)
 
-    recipe = EvalRecipe(epochs=40, lr=0.03)
+    recipe = EvalRecipe(steps=200, lr=0.01, batch_size=32)
     results = {}
     for arch in ("convnet3d", "cnn-mean"):
         model = build_student(arch, 2, SPEC.clip, seed=0)
@@ -77,3 +78,26 @@ def test_motion_matters_a_per_frame_model_cannot_tell_direction_but_a_3d_student
         assert same == (arch == "cnn-mean")  # the per-frame model is exactly order-invariant
     assert results["convnet3d"] >= 80, results
     assert results["cnn-mean"] <= 65, results
+
+
+def test_v2_appearance_carries_most_classes_and_motion_decides_three_pairs():
+    """Each pair shares shape (and so colour family); every other class has a shape of its own."""
+    shapes = [c[0] for c in CLASSES_V2]
+    for a, b in MOTION_PAIRS_V2:
+        assert shapes[a] == shapes[b] and CLASSES_V2[a][1:3] != CLASSES_V2[b][1:3]
+    paired = {i for pair in MOTION_PAIRS_V2 for i in pair}
+    singles = [shapes[i] for i in range(10) if i not in paired]
+    assert len(set(shapes)) == len(SHAPE_HUES_V2) == 7 and len(set(singles)) == 4
+    assert not set(singles) & {shapes[i] for i in paired}
+
+
+def test_v2_classes_with_their_own_appearance_are_learnable_from_single_frames():
+    source = MovingShapes()
+    classes = [6, 7, 8, 9]
+    train_data, _ = _pair(source.load(SPEC, "train"), classes)
+    test_split = source.load(SPEC, "test")
+    test_data, keep = _pair(test_split, classes)
+    test = ArraySplit("singles", test_split.raw(keep).numpy(), test_data.labels.numpy(), 4)
+    model = build_student("cnn-mean", 4, SPEC.clip, seed=0)
+    train_student(model, train_data, EvalRecipe(steps=150, lr=0.01, batch_size=32), seed=0)
+    assert score(model, test)["top1"] >= 80

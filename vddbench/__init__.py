@@ -11,11 +11,15 @@ __version__ = "0.1.0"
 _EXPORTS = {
     ".data": ("IMAGENET_MEAN", "IMAGENET_STD", "ArraySplit", "DatasetSource", "VideoSplit", "denormalize",
               "normalize"),
+    ".data.pool": ("read_clip_folder",),
+    ".data.stream": ("stream",),
     ".distiller": ("Artifact", "DistilledVideos", "Distiller", "DistillerTags", "DistillTask"),
     ".errors": ("DataError", "DistillerError", "PluginError", "ProtocolError", "ResultsError", "VddbenchError"),
     ".hookspecs": ("hookimpl",),
+    ".matching": ("frozen_student", "mean_embedding_loss"),
+    ".selection": ("apply_model", "candidate_pool", "model_name", "user_model"),
     ".protocol": ("ClipSpec", "DatasetSpec", "EvalRecipe", "Protocol", "get_protocol"),
-    ".students": ("Student", "StudentSpec"),
+    ".students": ("Student", "StudentSpec", "build_student"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE) + ["__version__"]

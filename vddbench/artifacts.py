@@ -13,6 +13,7 @@ from safetensors import safe_open
 from safetensors.torch import save
 
 from .distiller import Artifact
+from .errors import ResultsError
 from .results import write_bytes_atomic
 
 
@@ -35,11 +36,23 @@ def _canonical(data: bytes) -> bytes:
 
 def load_artifact(path: Path | str) -> Artifact:
     """Read an artifact back from a safetensors file (tensors on the CPU)."""
-    with safe_open(str(path), framework="pt") as f:
-        return Artifact({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return Artifact({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}))
+    except Exception as exc:  # safetensors' own errors name no file
+        raise ResultsError(f"cannot read artifact {path} ({type(exc).__name__}: {exc}); delete it and run "
+                           f"again to distil it anew") from exc
 
 
 def describe(path: Path | str) -> dict[str, Any]:
     """What a record says about a stored artifact: its size in bytes and its sha256."""
     data = Path(path).read_bytes()
     return {"storage_bytes": len(data), "artifact_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def verified(path: Path | str, expected: dict[str, Any]) -> bool:
+    """True if the file at ``path`` still is the artifact ``expected`` (from :func:`describe`) describes."""
+    try:
+        return describe(path) == {k: expected.get(k) for k in ("storage_bytes", "artifact_sha256")}
+    except OSError:
+        return False

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
-import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +14,9 @@ from .errors import VddbenchError
 OFFICIAL = Path("leaderboards")
 
 
-def _split(values: list[str] | None, convert=str):
-    if not values:
+def _split(values: list[str] | None, convert=str, flag: str = "this option"):
+    """The values of a repeatable, comma-separated flag; None when the flag was not given."""
+    if values is None:
         return None
     out = []
     for value in values:
@@ -23,37 +25,92 @@ def _split(values: list[str] | None, convert=str):
                 try:
                     out.append(convert(part.strip()))
                 except ValueError:
-                    raise VddbenchError(f"'{part}' is not a valid value here (expected {convert.__name__})") from None
+                    raise VddbenchError(f"{flag}: '{part}' is not a valid value (expected {convert.__name__})") from None
+    if not out:
+        raise VddbenchError(f"{flag} is empty; give it a value, or leave it out to take the protocol's whole list")
+    twice = sorted({str(v) for v in out if out.count(v) > 1})
+    if twice:
+        raise VddbenchError(f"{flag} lists {', '.join(twice)} more than once; list each value once")
     return out
 
 
+def _check_run_args(args, protocol) -> None:
+    """One-line errors for run options that would otherwise be ignored or fail obscurely."""
+    from .data.sources import REAL_SOURCES
+    from .plugins import get_registry
+
+    if args.workers is not None and args.workers < 1:
+        raise VddbenchError(f"--workers must be at least 1; got {args.workers}")
+    if not str(args.results).strip():
+        raise VddbenchError("--results is empty; pass a directory (default: results)")
+    if args.data_root is not None:
+        real = {s.name for s in REAL_SOURCES}
+        sources = get_registry().datasets
+        own = [d for d in protocol.datasets if d.source not in real and d.source in sources
+               and sources[d.source].provider.name == "vddbench"]
+        if len(own) == len(protocol.datasets):  # every dataset is generated in-process
+            raise VddbenchError(f"--data-root is for real datasets; protocol '{protocol.name}' generates "
+                                f"{', '.join(d.name for d in own)} in-process; leave --data-root out")
+    reg = get_registry()
+    for name in _split(args.distiller, flag="--distiller") or []:
+        typo = difflib.get_close_matches(name, reg.distillers, n=1)  # plan() says "did you mean"
+        if name not in reg.distillers and not typo and reg.why_missing():
+            raise VddbenchError(f"unknown distiller '{name}' (installed: {', '.join(sorted(reg.distillers))}); "
+                                f"{reg.why_missing()}")
+
+
 def cmd_run(args) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
 
     from .executors import executor_options, get_executor
     from .protocol import get_protocol
-    from .results import ResultStore
+    from .results import ResultStore, read_record
     from .runner import pending, plan
 
     protocol = get_protocol(args.protocol)
+    _check_run_args(args, protocol)
+    from .device import resolve_device
+
+    # A bad or absent device is one line, before any work (ray and slurm: on the node that runs a cell).
+    device = resolve_device(args.device) if args.executor == "local" else args.device or "cuda where present"
+    if args.executor == "local" and device.type == "cuda" and args.workers is None:
+        args.workers = 1  # cells take the GPU one at a time unless --workers asks for more
     store = ResultStore(args.results)
     store.check_writable()
-    cells = plan(protocol, _split(args.distiller), _split(args.dataset), _split(args.ipc, int),
-                 _split(args.seed, int), _split(args.student), data_root=args.data_root)
+    cells = plan(protocol, _split(args.distiller, flag="--distiller"), _split(args.dataset, flag="--dataset"),
+                 _split(args.ipc, int, "--ipc"), _split(args.seed, int, "--seed"),
+                 _split(args.student, flag="--student"), data_root=args.data_root, device=args.device)
     todo = pending(cells, store)
+    for cell in todo:  # a malformed record is not done: say so, then compute it again
+        for student in cell.slots:
+            path = store.record_path(cell.protocol_id, cell.dataset, cell.distiller, cell.key, student)
+            problem = read_record(path)[1] if path.exists() else None
+            if problem:
+                print(f"vddbench: warning: record {path} {problem}; computing it again", file=sys.stderr)
     from .data.sources import check_data_root
 
     check_data_root(protocol, {c.dataset for c in todo}, args.data_root)  # one clear error, not one per cell
     print(f"protocol {protocol.name} ({protocol.protocol_id}): {len(cells)} cells, {len(cells) - len(todo)} "
-          f"already done, {len(todo)} to run; results in {store.root}/", file=sys.stderr)
+          f"already done, {len(todo)} to run on {device if args.device else f'{device} (default)'}; "
+          f"results in {store.root}/", file=sys.stderr)
+    from .errors import DistillerError
+    from .executors.local import CellStopped
+
     failures: list[str] = []
+    stopped: list[str] = []
     executor = get_executor(args.executor, **executor_options(args, protocol.torch_threads))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as progress:
         bar = progress.add_task("cells", total=len(todo))
 
         def on_done(cell, outcome):
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, VddbenchError) and not isinstance(outcome, DistillerError):
+                raise outcome  # a full disk, a corrupt cache: every other cell would fail the same way
+            if isinstance(outcome, CellStopped):
+                stopped.append(f"{cell.label()}: {outcome}")
+            elif isinstance(outcome, BaseException):
                 failures.append(f"{cell.label()}: {type(outcome).__name__}: {outcome}")
             else:
                 failures.extend(f"{cell.label()} {r['student']}: {r['error']['type']}: {r['error']['message']}"
@@ -64,16 +121,18 @@ def cmd_run(args) -> int:
             executor.run(todo, str(store.root), on_done)
         except KeyboardInterrupt:
             progress.stop()
-            print("interrupted: finished records are kept; run the same command again to resume",
-                  file=sys.stderr)
+            print("interrupted: finished records are kept, nothing was recorded for the cells in flight; "
+                  "run the same command again to resume", file=sys.stderr)
             return 130
+    for line in stopped:
+        print(f"stopped: {line}", file=sys.stderr)
     for line in failures:
         print(f"failed: {line}", file=sys.stderr)
     if failures:
-        print(f"{len(failures)} failure(s); the tracebacks are in the records under {store.root}/records",
-              file=sys.stderr)
+        print(f"{len(failures)} failure(s); the details are in the records under {store.root}/records "
+              f"(failed cells are retried by the next run)", file=sys.stderr)
         return 1
-    return 0
+    return 1 if stopped else 0
 
 
 def cmd_leaderboard(args) -> int:
@@ -81,8 +140,10 @@ def cmd_leaderboard(args) -> int:
     from .results import ResultStore
 
     store = ResultStore(args.records)
-    records = list(store.records())
+    records = list(store.records())  # every record validated; a bad one is a one-line error
     out = Path(args.out)
+    if not args.check:
+        ResultStore(out).check_writable("--out", "output directory")
     if args.check:
         problems = leaderboard.stale(records, str(store.root / "records"), out)
         for p in problems:
@@ -100,14 +161,11 @@ def cmd_leaderboard(args) -> int:
 def cmd_promote(args) -> int:
     from .results import ResultStore
 
-    source, target = ResultStore(args.results), ResultStore(args.to)
-    target.check_writable()
-    files = source.record_files()
-    for path in files:
-        dest = target.root / path.relative_to(source.root)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
-    print(f"promoted {len(files)} records from {source.root}/ to {target.root}/")
+    report = ResultStore(args.results).promote_to(ResultStore(args.to))
+    for line in report.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    skipped = f"; skipped {len(report.skipped)} (listed above)" if report.skipped else ""
+    print(f"promoted {len(report.promoted)} records from {args.results}/ to {args.to}/{skipped}")
     return 0
 
 
@@ -205,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="slurm: 'local' runs the same jobs on this machine (submitit LocalExecutor)")
     run.add_argument("--results", default="results", help="results directory (default: results/)")
     run.add_argument("--data-root", default=None, help="root folder of a real dataset")
+    run.add_argument("--device", default=None,
+                     help="cpu, cuda or cuda:N (default: cuda when present, else cpu; see docs/gpu.md)")
     run.set_defaults(func=cmd_run)
 
     lb = sub.add_parser("leaderboard", help="render markdown leaderboards from records")
@@ -240,19 +300,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         if getattr(args, "config", None):  # options from a TOML file; flags on the command line win
             from .config import parse_with_config
 
             args = parse_with_config(build_parser(), argv, args.config)
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that left (`| head`) shows here, where it is caught, not at exit
+        return code
     except VddbenchError as exc:
         print(f"vddbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `vddbench list | head -1`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        print("vddbench: error: the output pipe was closed before everything was written (e.g. by head); "
+              "nothing to do", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -62,10 +62,19 @@ class DistilledVideos:
 
     videos: torch.Tensor
     labels: torch.Tensor
+    # The class of each video, for soft-label methods whose labels' argmax is not it (optional).
+    # The harness's decoupled "plain" score trains on these hard labels.
+    classes: torch.Tensor | None = None
 
     @property
     def soft(self) -> bool:
         return self.labels.dim() == 2
+
+    def hard_labels(self) -> torch.Tensor:
+        """int64 class labels: ``classes`` if given, else the labels or their argmax."""
+        if self.classes is not None:
+            return self.classes
+        return self.labels if self.labels.dim() == 1 else self.labels.argmax(1)
 
     def validate(self, distiller: str, num_classes: int, clip: "ClipSpec") -> None:
         """Raise a DistillerError that names the distiller if the contract is broken."""
@@ -121,6 +130,31 @@ class DistillTask:
             raise DistillerError("this task has no student factory")
         self._students_made += 1
         return self.student_factory(self.seed * 1_000_003 + self._students_made).to(self.device)
+
+    def reset_student(self, student: torch.nn.Module) -> torch.nn.Module:
+        """Re-draw ``student`` (one from :meth:`new_student`) in place, as the next call of
+        ``new_student`` would build it: the same weights, for a fraction of the cost. For methods
+        that need a freshly initialised student every iteration (DM, VDSD, IDTD)."""
+        from .students import reinitialize
+
+        self._students_made += 1
+        return reinitialize(student, self.seed * 1_000_003 + self._students_made)
+
+    def random_real_indices(self, ipc: int | None = None) -> list[torch.Tensor]:
+        """Per class, ``ipc`` (default: the task's IPC) training-clip indices drawn at random with
+        the task's seed: the clips ``random`` stores. Methods that start from real clips start from
+        these, so that their comparison with ``random`` is paired (same seed, same starting clips).
+        A smaller IPC gets a prefix of a larger one's clips."""
+        ipc = self.ipc if ipc is None else ipc
+        labels = self.train.labels
+        out = []
+        for label in range(self.num_classes):
+            members = torch.nonzero(labels == label).flatten()
+            if len(members) < ipc:
+                raise DistillerError(f"class {label} has {len(members)} training clips, fewer than IPC {ipc}")
+            order = torch.randperm(len(members), generator=self.generator(offset=700_000 + label))
+            out.append(members[order[:ipc]])
+        return out
 
     def teacher(self, student: str | None = None) -> torch.nn.Module:
         """A student (the protocol student unless named) trained on the full training split with

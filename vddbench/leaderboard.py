@@ -2,7 +2,8 @@
 
 Rendering reads records only and is deterministic: the same records give the same markdown. A
 leaderboard shows one protocol id (the current protocol's); records of other ids are counted in a
-note, never mixed in. A missing cell is ``—``.
+note, never mixed in. A missing cell is ``—``. Accuracy is shown as mean ± the half-width of its
+95% confidence interval over seeds, with the paired difference to ``random`` (``vddbench.stats``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .protocol import PROTOCOLS, Protocol
+from .stats import mean_ci, paired_difference
 
 MISSING = "—"
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -25,11 +27,21 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def mean_std(values: list[float]) -> str:
+def mean_ci_text(values: list[float]) -> str:
+    """``mean ± 95% CI half-width (n)``; a single value has no interval."""
     if not values:
         return MISSING
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.1f} ± {std:.1f} ({len(values)})"
+    mean, half = mean_ci(values)
+    return f"{mean:.1f} ({len(values)})" if len(values) < 2 else f"{mean:.1f} ± {half:.1f} ({len(values)})"
+
+
+def difference_text(diff: tuple[float, float, int] | None) -> str:
+    """A paired difference with its CI; ▲ / ▼ when the CI excludes zero (better / worse)."""
+    if diff is None or diff[2] < 2:
+        return MISSING
+    mean, half, _ = diff
+    mark = " ▲" if mean - half > 0 else " ▼" if mean + half < 0 else ""
+    return f"{mean:+.1f} ± {half:.1f}{mark}"
 
 
 def _mean(values: list[float], fmt: str) -> str:
@@ -55,11 +67,14 @@ class DatasetBoard:
     def _row_keys(self, records) -> list[tuple[str, str]]:
         return sorted({self.row_key(r) for r in records}, key=lambda k: (k[0] != "full", k))
 
+    def has_plain(self, key: tuple[str, str]) -> bool:
+        return any(self.row_key(r) == key and r.get("scoring") == "plain" for r in self.ok)
+
     def label(self, key: tuple[str, str]) -> str:
         name, params = key
         variants = [k for k in self.rows if k[0] == name]
         marks = ""
-        sample = next((r for r in self.ok if self.row_key(r) == key), None)
+        sample = next((r for r in self.ok if self.row_key(r) == key and r.get("scoring", "own") == "own"), None)
         if sample and sample.get("soft_labels"):
             marks += " †"
         if sample and sample.get("eval_augmentation"):
@@ -73,13 +88,24 @@ class DatasetBoard:
         r = next(r for r in self.ok + self.failed if self.row_key(r) == key)
         return md_escape(f"{r['distiller']['distribution']} {r['distiller']['version']}")
 
-    def select(self, key, ipc, student=None) -> list[dict[str, Any]]:
+    def select(self, key, ipc, student=None, scoring: str = "own") -> list[dict[str, Any]]:
         student = student or self.protocol.protocol_student
         return [r for r in self.ok if self.row_key(r) == key and r["student"] == student
-                and (r["ipc"] == ipc or r["ipc"] is None)]
+                and (r["ipc"] == ipc or r["ipc"] is None) and r.get("scoring", "own") == scoring]
 
     def metric(self, records) -> list[float]:
         return [r["metrics"][self.spec.metric] for r in records]
+
+    def by_seed(self, records) -> dict[int, float]:
+        return {r["seed"]: r["metrics"][self.spec.metric] for r in records}
+
+    def vs_random(self, key, ipc, scoring: str = "own") -> tuple[float, float, int] | None:
+        """Paired by seed: this row's accuracy minus ``random``'s at the same IPC (protocol student)."""
+        random_key = next((k for k in self.rows if k[0] == "random"), None)
+        if random_key is None or key == random_key:
+            return None
+        return paired_difference(self.by_seed(self.select(key, ipc, scoring=scoring)),
+                                 self.by_seed(self.select(random_key, ipc)))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -104,6 +130,23 @@ def coverage_note(board: DatasetBoard) -> str | None:
             "(`vddbench data verify` lists them)._")
 
 
+def _recipe_text(p: Protocol) -> str:
+    r = p.recipe
+    length = f"{r.steps} SGD steps" if r.steps is not None else f"{r.epochs} epochs"
+    return f"students trained {length} (batch {r.batch_size}, lr {r.lr}, momentum {r.momentum}), final weights reported"
+
+
+HOW_TO_READ = (
+    "How to read: each accuracy is the mean over n seeds ± the half-width of its 95% confidence "
+    "interval (Student's t with n−1 degrees of freedom). *vs random* is the paired difference to "
+    "`random` at the same IPC and seed (same training clips for every real-initialised method), "
+    "mean ± 95% CI; ▲ / ▼ mark an interval that excludes zero (better / worse than `random`). Two "
+    "rows whose intervals overlap are not shown to differ. † soft labels, ‡ evaluation-time "
+    "augmentation: such a row is followed by its *plain* score (↳), the same artifact trained with "
+    "hard class labels and no augmentation, which shows how much comes from the data itself."
+)
+
+
 def render_markdown(board: DatasetBoard, records_dir: str, ignored: int, plot_name: str) -> str:
     p, spec = board.protocol, board.spec
     ipcs = p.ipcs
@@ -113,12 +156,12 @@ def render_markdown(board: DatasetBoard, records_dir: str, ignored: int, plot_na
         "",
         f"Protocol `{p.name}` (id `{p.protocol_id}`): {md_escape(p.description)}. "
         f"{spec.num_classes} classes, clips of {spec.clip.frames}×{spec.clip.height}×{spec.clip.width}; "
-        f"seeds {', '.join(map(str, p.seeds))}; students trained {p.recipe.epochs} epochs "
-        f"(SGD lr {p.recipe.lr}, momentum {p.recipe.momentum}), final epoch reported.",
+        f"seeds {', '.join(map(str, p.seeds))}; {_recipe_text(p)}.",
         "",
         f"Generated by `vddbench leaderboard` from the records in `{records_dir}`; do not edit by hand.",
-        f"Accuracy is {metric} (%) on the test split, mean ± std (n seeds). "
-        "† soft labels, ‡ evaluation-time augmentation: not comparable unmarked with hard-label rows.",
+        f"Accuracy is {metric} (%) on the test split.",
+        "",
+        HOW_TO_READ,
         "",
     ]
     if ignored:
@@ -128,15 +171,26 @@ def render_markdown(board: DatasetBoard, records_dir: str, ignored: int, plot_na
         out += [note, ""]
 
     out += [f"## Accuracy on the protocol student ({p.protocol_student})", ""]
-    rows = [[board.label(k), board.provider(k)] + [mean_std(board.metric(board.select(k, i))) for i in ipcs]
-            for k in board.rows]
-    out += _table(["distiller", "package"] + [f"IPC {i}" for i in ipcs], rows) + [""]
+    header = ["distiller", "package"]
+    for i in ipcs:
+        header += [f"IPC {i}", "vs random"]
+    rows = []
+    for k in board.rows:
+        scorings = ["own"] + (["plain"] if board.has_plain(k) else [])
+        for scoring in scorings:
+            row = ([board.label(k), board.provider(k)] if scoring == "own"
+                   else [f"↳ {md_escape(k[0])}, plain (hard labels, no augmentation)", ""])
+            for i in ipcs:
+                row += [mean_ci_text(board.metric(board.select(k, i, scoring=scoring))),
+                        difference_text(board.vs_random(k, i, scoring))]
+            rows.append(row)
+    out += _table(header, rows) + [""]
 
     out += ["## Cross-architecture", "", f"{metric} (%) of each student trained on the same distilled sets.", ""]
     rows = []
     for k in board.rows:
         for i in ipcs:
-            cells = [mean_std(board.metric(board.select(k, i, s))) for s in p.students]
+            cells = [mean_ci_text(board.metric(board.select(k, i, s))) for s in p.students]
             if any(c != MISSING for c in cells) or k[0] != "full":
                 rows.append([board.label(k), str(i)] + cells)
             if k[0] == "full":

@@ -22,10 +22,12 @@ def _rss_bytes() -> int:
 
 
 class Measure:
-    """``with Measure(device) as m: ...`` then ``m.seconds`` and ``m.peak_mib``.
+    """``with Measure(device) as m: ...`` then ``m.seconds``, ``m.peak_mib`` and ``m.gpu_peak_mib``.
 
-    On CPU the peak is the highest resident memory sampled every 5 ms during the phase, minus the
-    resident memory at its start (what the phase itself needed). On CUDA it is the allocator's peak.
+    ``peak_mib`` is host memory: the highest resident memory of this process sampled every 5 ms
+    during the phase, minus the resident memory at its start (what the phase itself needed).
+    ``gpu_peak_mib`` (CUDA only, else None) is ``torch.cuda.max_memory_allocated`` over the phase:
+    the most GPU memory its tensors held at once, including what was allocated when it started.
     """
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.005):
@@ -33,13 +35,14 @@ class Measure:
         self.interval = interval
         self.seconds = 0.0
         self.peak_mib = 0.0
+        self.gpu_peak_mib: float | None = None
 
     def __enter__(self) -> "Measure":
         self._start_rss = self._peak = _rss_bytes()
         self._stop = threading.Event()
         if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-            self._start_cuda = torch.cuda.memory_allocated(self.device)
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         self._t0 = time.perf_counter()
@@ -50,12 +53,19 @@ class Measure:
             self._peak = max(self._peak, _rss_bytes())
 
     def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda" and exc[0] is None:
+            torch.cuda.synchronize(self.device)  # the phase's kernels are part of its time
         self.seconds = time.perf_counter() - self._t0
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, _rss_bytes())
+        self.peak_mib = max(0, self._peak - self._start_rss) / 2**20
         if self.device.type == "cuda":
-            extra = torch.cuda.max_memory_allocated(self.device) - self._start_cuda
-        else:
-            extra = self._peak - self._start_rss
-        self.peak_mib = max(0.0, extra) / 2**20
+            self.gpu_peak_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    def costs(self, phase: str) -> dict[str, float]:
+        """``{phase}_seconds``, ``{phase}_peak_mib`` and, on CUDA, ``{phase}_gpu_peak_mib``."""
+        out = {f"{phase}_seconds": round(self.seconds, 3), f"{phase}_peak_mib": round(self.peak_mib, 1)}
+        if self.gpu_peak_mib is not None:
+            out[f"{phase}_gpu_peak_mib"] = round(self.gpu_peak_mib, 1)
+        return out

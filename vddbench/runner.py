@@ -11,7 +11,9 @@ import difflib
 import hashlib
 import json
 import platform
+import sys
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,16 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
-from .artifacts import describe, load_artifact, save_artifact
-from .distiller import Artifact, Distiller, DistillTask
-from .errors import ProtocolError
-from .evaluate import score, train_student
+from .artifacts import describe, load_artifact, save_artifact, verified
+from .distiller import Artifact, DistilledVideos, Distiller, DistillTask
+from .errors import DataError, DistillerError, ProtocolError, ResultsError
+from .device import NondeterminismLog, configure, forked_rng, resolve_device, settings
+from .device import describe as describe_device
+from .evaluate import score, train, train_on_split, train_student
 from .measure import Measure
 from .plugins import get_registry
 from .protocol import Protocol, get_protocol
-from .results import SCHEMA_VERSION, ResultStore, read_json, write_bytes_atomic, write_json_atomic
+from .results import SCHEMA_VERSION, ResultStore, write_bytes_atomic, write_json_atomic
 from .students import build_student
 
 
@@ -46,6 +50,18 @@ class Cell:
     seed: int
     students: tuple[str, ...]
     data_root: str | None = field(default=None, compare=False)
+    # The decoupled score: for a soft-label (†) or evaluation-augmenting (‡) distiller, the protocol
+    # student is also trained on the same artifact with hard labels and no augmentation ("plain").
+    plain_student: str | None = None
+    # cpu, cuda or cuda:N; None: CUDA when the process that runs the cell has one. Not in the key:
+    # a cell computed on a GPU is the same cell (the record says which device computed it).
+    device: str | None = field(default=None, compare=False)
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """One name per record the cell writes: its students, then ``<student>--plain``."""
+        plain = (f"{self.plain_student}{PLAIN_SUFFIX}",) if self.plain_student else ()
+        return self.students + plain
 
     @property
     def params(self) -> dict[str, Any]:
@@ -59,6 +75,15 @@ class Cell:
     def label(self) -> str:
         ipc = "full" if self.ipc is None else f"ipc{self.ipc}"
         return f"{self.distiller} {self.dataset} {ipc} seed{self.seed}"
+
+
+PLAIN_SUFFIX = "--plain"
+
+
+def split_slot(slot: str) -> tuple[str, str]:
+    """``(student, scoring)``: scoring is "own" (the method's labels and augmentation) or "plain"."""
+    student, plain, _ = slot.partition(PLAIN_SUFFIX)
+    return student, ("plain" if plain else "own")
 
 
 def resolve_distiller(name: str) -> type[Distiller]:
@@ -83,8 +108,9 @@ def _check_subset(kind: str, asked, allowed, protocol: Protocol) -> tuple:
 
 
 def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None, ipcs=None, seeds=None,
-         students=None, data_root: str | None = None) -> list[Cell]:
-    """Every cell of the grid that the filters keep, in a deterministic order."""
+         students=None, data_root: str | None = None, device: str | None = None) -> list[Cell]:
+    """Every cell of the grid that the filters keep, in a deterministic order. ``device`` (cpu,
+    cuda, cuda:N; None: CUDA where present) is where they run; it is not part of a cell's key."""
     names = distillers or sorted(get_registry().distillers)
     classes = [resolve_distiller(n) for n in names]
     dataset_names = _check_subset("dataset", datasets, [d.name for d in protocol.datasets], protocol)
@@ -93,16 +119,20 @@ def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None,
     student_list = _check_subset("student", students, protocol.students, protocol)
     cells = []
     for cls in classes:
-        params = json.dumps(cls(**cls.defaults_for(protocol.name)).get_params(), sort_keys=True)
+        distiller = cls(**cls.defaults_for(protocol.name))
+        params = json.dumps(distiller.get_params(), sort_keys=True)
+        decoupled = distiller.tags.soft_labels or distiller.tags.eval_augmentation
+        plain = protocol.protocol_student if decoupled and protocol.protocol_student in student_list else None
         for dataset in dataset_names:
             for ipc in (ipc_list if cls.tags.uses_ipc else (None,)):
                 for seed in seed_list:
+                    students = tuple(s for s in student_list if s in protocol.students_for(seed))
                     cells.append(Cell(protocol.name, protocol.protocol_id, dataset, cls.name, params, ipc,
-                                      seed, student_list, data_root))
+                                      seed, students, data_root, plain, device))
     return cells
 
 
-def environment(threads: int) -> dict[str, Any]:
+def environment(threads: int, device: torch.device | None = None) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     from . import __version__
@@ -116,7 +146,7 @@ def environment(threads: int) -> dict[str, Any]:
     return {
         "python": platform.python_version(), "torch": torch.__version__,
         "mmaction2": dist_version("mmaction2"), "vddbench": __version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
+        **describe_device(device or resolve_device()),
         "platform": platform.platform(), "torch_threads": threads,
     }
 
@@ -137,7 +167,9 @@ class CellRun:
         self.spec = self.protocol.dataset(cell.dataset)
         self.entry = get_registry().distillers[cell.distiller]
         self.distiller: Distiller = self.entry.obj(**cell.params)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(cell.device)
+        configure(self.device)  # deterministic settings of a GPU run (recorded in base_record)
+        self.nondeterministic = NondeterminismLog()  # ops that could not follow them
         self._splits: dict[str, Any] = {}
 
     def split(self, name: str):
@@ -156,11 +188,13 @@ class CellRun:
         return {
             "schema_version": SCHEMA_VERSION, "cell_key": c.key, "protocol": c.protocol,
             "protocol_id": c.protocol_id, "dataset": c.dataset, "ipc": c.ipc, "seed": c.seed,
-            "student": student, "protocol_student": student == self.protocol.protocol_student,
+            "student": split_slot(student)[0], "scoring": split_slot(student)[1],
+            "protocol_student": split_slot(student)[0] == self.protocol.protocol_student,
             "metric": self.spec.metric,
             "distiller": {"name": c.distiller, "params": c.params, "distribution": provider.name,
                           "version": provider.version},
-            "environment": environment(self.protocol.torch_threads),
+            "environment": environment(self.protocol.torch_threads, self.device),
+            "determinism": {**settings(self.device), "nondeterministic_ops": self.nondeterministic.sorted()},
             # real datasets: how much of the listed train/test split this copy held (None: generated)
             "data_coverage": next((s.coverage for s in reversed(list(self._splits.values()))
                                    if getattr(s, "coverage", None)), None),
@@ -176,8 +210,6 @@ class CellRun:
 
         from safetensors.torch import load_file
 
-        from .distiller import DistilledVideos
-
         arch = arch or self.protocol.protocol_student
         seed = stable_seed("teacher", self.cell.seed, arch)
         path = self.store.teacher_path(self.cell.protocol_id, self.cell.dataset, arch, self.cell.seed)
@@ -186,9 +218,8 @@ class CellRun:
         with open(path.with_suffix(".lock"), "w") as lock:  # one builder; others wait, then load
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not path.exists():
-                train = self.split("train")
-                everything = DistilledVideos(train.clips(slice(0, len(train))), train.labels)
-                train_student(model.to(self.device), everything, self.protocol.teacher_training, seed)
+                # streamed from the uint8 split: memory is a few batches, whatever the split's size
+                train_on_split(model.to(self.device), self.split("train"), self.protocol.teacher_training, seed)
                 write_bytes_atomic(path, save({k: v.contiguous().cpu() for k, v in model.state_dict().items()}))
         model.load_state_dict(load_file(str(path)))
         return model.eval()
@@ -199,54 +230,143 @@ class CellRun:
         c = self.cell
         path = self.store.artifact_path(c.protocol_id, c.key)
         meta_path = path.with_suffix(".json")
-        if path.exists() and meta_path.exists():
-            return path, read_json(meta_path)
+        costs = self.saved_costs(path, meta_path)
+        if costs is not None:
+            return path, costs
         train = self.split("train")
         task = DistillTask(train=train, num_classes=self.spec.num_classes, ipc=c.ipc or 0, seed=c.seed,
                            clip=self.spec.clip, dataset=c.dataset, device=self.device,
                            student_factory=self.new_student, teacher_factory=self.teacher)
-        with torch.random.fork_rng(devices=[]), Measure(self.device) as m:
-            torch.manual_seed(stable_seed("distill", c.key))
+        with forked_rng(self.device), Measure(self.device) as m, self.test_split_guard(), self.nondeterministic:
+            torch.manual_seed(stable_seed("distill", c.key))  # the CPU's and every GPU's generator
             artifact = self.distiller.distill(task)
         if not isinstance(artifact, Artifact):
             raise TypeError(f"distiller '{c.distiller}' should return a vddbench.Artifact; got {type(artifact).__name__}")
         save_artifact(artifact, path)
-        costs = {"distill_seconds": round(m.seconds, 3), "distill_peak_mib": round(m.peak_mib, 1)}
-        write_json_atomic(meta_path, costs)
+        costs = m.costs("distill")
+        write_json_atomic(meta_path, {"costs": costs, **describe(path)})  # its sha256, checked on reuse
         return path, costs
+
+    def saved_costs(self, path: Path, meta_path: Path) -> dict[str, Any] | None:
+        """The distillation costs of a saved artifact that still matches its sha256, else None.
+        A corrupt or half-written pair (a crash, a full disk) is named, deleted and distilled again:
+        it is the results directory's fault, not the distiller's."""
+        if not path.exists() and not meta_path.exists():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if verified(path, meta) and isinstance(meta["costs"], dict):
+                return meta["costs"]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+        print(f"vddbench: warning: saved artifact {path} (or its {meta_path.name}) is missing, corrupt or does "
+              f"not match its sha256; deleting it and distilling {self.cell.label()} again", file=sys.stderr)
+        path.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+        return None
+
+    @contextmanager
+    def test_split_guard(self):
+        """The conformance kit's guard, applied in every run: loading the test split while distilling
+        breaks a protocol rule, even if the distiller catches the error the guard raises."""
+        from .testing.bench import watch_dataset_loads
+
+        loads: list[str] = []
+        rule = f"protocol rule broken: distiller '{self.cell.distiller}' should never read the test split; " \
+               f"it loaded it while distilling"
+        try:
+            with watch_dataset_loads(loads, lambda split: rule if split == "test" else None):
+                yield
+        except Exception:
+            if "test" not in loads:
+                raise
+        if "test" in loads:
+            raise RuleViolation(rule)
+
+    def check_rules(self, data: DistilledVideos) -> None:
+        """The protocol's rules on what students train on, as far as one run can check them (the kit
+        checks the same and more): the output contract (shapes, finite values, labels in range), IPC
+        clips per class for exact-IPC distillers, and at least one clip per class."""
+        name, classes, ipc = self.cell.distiller, self.spec.num_classes, self.cell.ipc
+        try:
+            data.validate(name, classes, self.spec.clip)
+        except DistillerError as exc:
+            raise RuleViolation(f"protocol rule broken: {exc}") from None
+        exact = ipc is not None and self.distiller.tags.exact_ipc
+
+        def broken(rule: str, got: str) -> RuleViolation:
+            return RuleViolation(f"protocol rule broken: distiller '{name}' should return {rule}; got {got}")
+
+        if data.soft:  # a soft label need not peak at its clip's class: count clips only
+            n = len(data.labels)
+            if n < classes:
+                raise broken("at least one clip per class", f"{n} clips for {classes} classes")
+            if exact and n != ipc * classes:
+                raise broken(f"exactly {ipc} x {classes} clips at IPC {ipc}", f"{n} clips")
+            return
+        counts = torch.bincount(data.labels, minlength=classes).tolist()
+        if min(counts) < 1:
+            raise broken("at least one clip per class", f"per class {counts}")
+        if exact and set(counts) != {ipc}:
+            raise broken(f"exactly {ipc} clip(s) per class at IPC {ipc}", f"per class {counts}")
 
     def load(self, path: Path) -> Artifact:
         return load_artifact(path)
 
+    def expand(self, path: Path) -> tuple[Any, dict[str, Any]]:
+        """What the students train on, and what the records say about it. An artifact that names
+        the training split (``full``) is the split itself, streamed; its storage is the split's."""
+        from .builtins import check_reference, is_split_reference, split_storage
+
+        artifact = self.load(path)
+        if is_split_reference(artifact):
+            train_split = self.split("train")
+            check_reference(artifact, train_split)
+            return train_split, {**describe(path), **split_storage(train_split), "num_videos": len(train_split),
+                                 "soft_labels": False, "eval_augmentation": False}
+        data = self.distiller.expand(artifact)
+        self.check_rules(data)
+        return data, {**describe(path), "storage_basis": "artifact", "num_videos": len(data.videos),
+                      "soft_labels": data.soft, "eval_augmentation": self.distiller.tags.eval_augmentation}
+
     def run(self) -> list[dict[str, Any]]:
-        todo = [s for s in self.cell.students if not self.store.is_done(self.record_path(s))]
+        todo = [s for s in self.cell.slots if not self.store.is_done(self.record_path(s))]
         if not todo:
             return []
         records = []
         try:
             path, costs = self.distill()
-            data = self.distiller.expand(self.load(path))
-            data.validate(self.cell.distiller, self.spec.num_classes, self.spec.clip)
-            artifact_info = {**describe(path), "num_videos": len(data.videos), "soft_labels": data.soft,
-                             "eval_augmentation": self.distiller.tags.eval_augmentation}
+            data, artifact_info = self.expand(path)  # full: the training split itself, streamed
+        except (ResultsError, DataError):  # a full disk, a corrupt cache file: not the distiller's fault
+            raise
         except Exception as exc:  # the grid goes on; the failure is recorded with its traceback
+            phase = "protocol" if isinstance(exc, RuleViolation) else "distill"
             for student in todo:
-                records.append(self._write(student, {"status": "failed", "error": _error("distill", exc)}))
+                records.append(self._write(student, {"status": "failed", "error": _error(phase, exc)}))
             return records
         test = self.split("test")
         augment = self.distiller.augment_batch if self.distiller.tags.eval_augmentation else None
-        for student in todo:
+        # the decoupled score's data (never for full, whose data is the training split)
+        plain = DistilledVideos(data.videos, data.hard_labels()) if self.cell.plain_student else None
+        for slot in todo:
+            student, scoring = split_slot(slot)
             try:
-                seed = stable_seed("student", self.cell.seed, student)
-                with Measure(self.device) as m:
+                seed = stable_seed("student", self.cell.seed, student)  # the same student for both scorings
+                with Measure(self.device) as m, self.nondeterministic:
                     model = build_student(student, self.spec.num_classes, self.spec.clip, seed).to(self.device)
-                    train_student(model, data, self.protocol.recipe, seed, augment)
+                    if scoring == "plain":
+                        train_student(model, plain, self.protocol.recipe, seed)
+                    else:
+                        train(model, data, self.protocol.recipe, seed, augment)  # a distilled set, or a split
                     metrics = score(model, test)
-                result = {"status": "ok", "metrics": metrics, **artifact_info,
-                          "costs": {**costs, "eval_seconds": round(m.seconds, 3), "eval_peak_mib": round(m.peak_mib, 1)}}
+                result = {"status": "ok", "metrics": metrics, **artifact_info, "costs": {**costs, **m.costs("eval")}}
+            except (ResultsError, DataError):
+                raise
             except Exception as exc:
                 result = {"status": "failed", **artifact_info, "error": _error("evaluate", exc)}
-            records.append(self._write(student, result))
+            if scoring == "plain":  # what this record was trained with
+                result.update(soft_labels=False, eval_augmentation=False)
+            records.append(self._write(slot, result))
         return records
 
     def _write(self, student: str, result: dict[str, Any]) -> dict[str, Any]:
@@ -259,14 +379,49 @@ def run_cell(cell: Cell, results_root: str) -> list[dict[str, Any]]:
     """Run one cell with the protocol's fixed thread count; returns the records it wrote."""
     protocol = get_protocol(cell.protocol)
     torch.set_num_threads(protocol.torch_threads)
-    return CellRun(cell, ResultStore(results_root)).run()
+    store = ResultStore(results_root)
+    with cell_lock(store, cell):  # inside the lock: what another run finished meanwhile is skipped
+        return CellRun(cell, store).run()
+
+
+class RuleViolation(DistillerError):
+    """A distiller broke a protocol rule that ``run`` enforces (recorded with phase ``protocol``)."""
+
+
+@contextmanager
+def cell_lock(store: ResultStore, cell: Cell):
+    """Held while a process computes ``cell``, so two runs on one results directory never compute it
+    twice: the second waits, then finds its records done. The kernel drops an flock when its holder
+    dies, so a killed run never leaves a cell locked."""
+    import fcntl
+
+    path = store.lock_path(cell.protocol_id, cell.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"vddbench: {cell.label()} is being computed by another process; waiting for it", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def record_crash(cell: Cell, results_root: str, reason: str) -> list[dict[str, Any]]:
+    """Failed records for a cell whose process died (``reason`` says how: exit code or signal). Only
+    its own students that have no ok record get one; it is retried on the next run like any failure."""
+    store = ResultStore(results_root)
+    with cell_lock(store, cell):
+        cell_run = CellRun(cell, store)
+        error = {"phase": "worker", "type": "WorkerDied", "message": reason, "traceback": ""}
+        return [cell_run._write(s, {"status": "failed", "error": error})
+                for s in cell.slots if not store.is_done(cell_run.record_path(s))]
 
 
 def pending(cells: list[Cell], store: ResultStore) -> list[Cell]:
     """The cells that still miss an ``ok`` record for some student."""
     out = []
     for c in cells:
-        paths = [store.record_path(c.protocol_id, c.dataset, c.distiller, c.key, s) for s in c.students]
+        paths = [store.record_path(c.protocol_id, c.dataset, c.distiller, c.key, s) for s in c.slots]
         if not all(store.is_done(p) for p in paths):
             out.append(c)
     return out

@@ -49,12 +49,15 @@ def cache_dir(spec: DatasetSpec, manifest: Manifest, split: str) -> Path:
 
 
 class CachedSplit(ArraySplit):
-    """A split read from the clip cache; ``coverage`` says how much of the listed split it holds."""
+    """A split read from the clip cache; ``coverage`` says how much of the listed split it holds,
+    ``source_bytes`` the size of the video files its clips were decoded from (None for rawframes)."""
 
-    def __init__(self, name, clips, labels, num_classes, coverage: dict, names: list[str]):
+    def __init__(self, name, clips, labels, num_classes, coverage: dict, names: list[str],
+                 source_bytes: int | None = None):
         super().__init__(name, clips, labels, num_classes)
         self.coverage = coverage
         self.names = names
+        self.source_bytes = source_bytes
 
 
 def _write_json(path: Path, obj) -> None:
@@ -80,8 +83,13 @@ def split_coverage(spec: DatasetSpec, manifest: Manifest, split: str) -> dict:
 def build(spec: DatasetSpec, manifest: Manifest, split: str, progress: bool = True) -> Path:
     """Decode ``split`` into its cache folder (resuming a partial build); return the folder."""
     folder = cache_dir(spec, manifest, split)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:  # one builder; other processes wait, then read
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = open(folder / ".lock", "w")
+    except OSError as exc:  # VDDBENCH_CACHE is a file, or not writable
+        raise DataError(f"clip cache {folder} cannot be written ({exc.strerror}); set VDDBENCH_CACHE to a "
+                        f"writable directory (now: {cache_root()})") from None
+    with lock:  # one builder; other processes wait, then read
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / "meta.json").exists():
             return folder
@@ -139,8 +147,18 @@ def load(spec: DatasetSpec, manifest: Manifest, split: str, progress: bool = Tru
     folder = build(spec, manifest, split, progress)
     meta = json.loads((folder / "meta.json").read_text())
     labels = np.load(folder / "labels.npy")
-    clips = np.memmap(folder / "clips.u8", np.uint8, "r", shape=(meta["count"], *spec.clip.shape))
+    path, expected = folder / "clips.u8", meta["count"] * int(np.prod(spec.clip.shape))
+    size = path.stat().st_size if path.exists() else 0
+    if size != expected:  # truncated or replaced behind our back: np.memmap would fail obscurely
+        raise DataError(f"clip cache file {path} has {size} bytes, expected {expected}; delete {folder} "
+                        f"and run again to decode {spec.name}/{split} anew")
+    clips = np.memmap(path, np.uint8, "r", shape=(meta["count"], *spec.clip.shape))
     coverage = {s: split_coverage(spec, manifest, s) for s in ("train", "test")}
     coverage["layout"] = manifest.layout
-    return CachedSplit(f"{spec.name}/{split}", clips, labels, spec.num_classes, coverage, meta["names"])
+    source_bytes = None
+    if not manifest.rawframes:
+        sizes = {e.name: e.path.stat().st_size for e in manifest.present(split) if e.path.is_file()}
+        source_bytes = sum(sizes.get(name, 0) for name in meta["names"])
+    return CachedSplit(f"{spec.name}/{split}", clips, labels, spec.num_classes, coverage, meta["names"],
+                       source_bytes)
 

@@ -1,10 +1,16 @@
 """The embedded dataset: moving shapes, generated deterministically in-process.
 
-Ten classes of one shape moving over a cluttered background. Several pairs share the shape and
-differ only in the direction (or speed) of motion, so any model that looks at frames independently
-and pools them (a per-frame model) cannot tell them apart: the set of frames of "circle moving left
-from x1 to x0" is the same as that of "circle moving right from x0 to x1". A 3D student can.
-Per video, colour, size, start, speed, background texture and distractors vary.
+Ten classes of one shape moving over a cluttered background. Per video, colour, size, start, speed,
+background texture and distractors vary. Two versions (option ``version``); old records keep theirs.
+
+* **Version 2** (the embedded protocol): as in real video, appearance carries most of the class
+  information and motion decides some classes. Seven shape/colour families; four are one class
+  each, three are pairs that share shape and colour and differ only in motion (circle right/left,
+  square up/down, cross growing/shrinking). A per-frame model can reach at most 70% (it must guess
+  within a pair: the frames of "circle moving left from x1 to x0" are those of "circle moving right
+  from x0 to x1"); a 3D student can separate all ten.
+* **Version 1**: every class shares its shape and colour with one to three others, so a still-image
+  method cannot pass ~40% even in principle.
 
 Train and test use disjoint generator seeds; video ``i`` of a split depends only on
 ``(split seed, i)``.
@@ -42,6 +48,29 @@ CLASS_NAMES = (
     "triangle-fast", "cross-grow", "cross-shrink", "square-down-right", "square-up-left",
 )
 
+# Version 2: three motion pairs (0-5) and four classes with an appearance of their own (6-9).
+CLASSES_V2 = (
+    ("circle", "move", (1.0, 0.0), (1.0, 1.8)),
+    ("circle", "move", (-1.0, 0.0), (1.0, 1.8)),
+    ("square", "move", (0.0, -1.0), (1.0, 1.8)),
+    ("square", "move", (0.0, 1.0), (1.0, 1.8)),
+    ("cross", "scale", (1.0, 0.0), (0.3, 0.45)),
+    ("cross", "scale", (-1.0, 0.0), (0.3, 0.45)),
+    ("triangle", "move", (1.0, 0.0), (0.6, 1.6)),
+    ("diamond", "move", (0.7071, 0.7071), (0.6, 1.6)),
+    ("bar", "move", (0.0, 1.0), (0.6, 1.6)),
+    ("ring", "move", (-0.7071, 0.7071), (0.6, 1.6)),
+)
+SHAPE_HUES_V2 = {"circle": 0.5, "square": 0.08, "cross": 0.3, "triangle": 0.8, "diamond": 0.95,
+                 "bar": 0.16, "ring": 0.64}
+CLASS_NAMES_V2 = (
+    "circle-right", "circle-left", "square-up", "square-down", "cross-grow", "cross-shrink",
+    "triangle", "diamond", "bar", "ring",
+)
+MOTION_PAIRS_V2 = ((0, 1), (2, 3), (4, 5))  # same shape and colour, different motion
+# (classes, hues, hue jitter) per version
+VERSIONS = {1: (CLASSES, SHAPE_HUES, 0.06), 2: (CLASSES_V2, SHAPE_HUES_V2, 0.04)}
+
 
 def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     if shape == "circle":
@@ -55,6 +84,12 @@ def _signed_distance(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np
         return np.minimum(
             np.maximum(np.abs(dx) - r, np.abs(dy) - arm), np.maximum(np.abs(dx) - arm, np.abs(dy) - r)
         )
+    if shape == "diamond":
+        return (np.abs(dx) + np.abs(dy) - 1.1 * r) / np.sqrt(2)
+    if shape == "bar":  # a wide, flat rectangle
+        return np.maximum(np.abs(dx) - 1.1 * r, np.abs(dy) - 0.4 * r)
+    if shape == "ring":
+        return np.abs(np.hypot(dx, dy) - 0.75 * r) - 0.3 * r
     raise ValueError(shape)
 
 
@@ -64,9 +99,10 @@ def _paint(canvas: np.ndarray, sd: np.ndarray, colour: np.ndarray) -> None:
     canvas += alpha * colour
 
 
-def render_video(label: int, rng: np.random.Generator, frames: int, size: int) -> np.ndarray:
+def render_video(label: int, rng: np.random.Generator, frames: int, size: int, version: int = 1) -> np.ndarray:
     """One clip, float32 ``(T, H, W, 3)`` in [0, 1]."""
-    shape, motion, (ux, uy), (lo, hi) = CLASSES[label]
+    classes, hues, hue_jitter = VERSIONS[version]
+    shape, motion, (ux, uy), (lo, hi) = classes[label]
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
 
     # Background: a base colour, smooth texture, and two static distractor blobs.
@@ -80,7 +116,7 @@ def render_video(label: int, rng: np.random.Generator, frames: int, size: int) -
         _paint(background, sd, rng.uniform(0.15, 0.55, size=3).astype(np.float32))
 
     # Each shape has a colour family; hue, saturation and brightness vary per video.
-    hue = (SHAPE_HUES[shape] + rng.uniform(-0.06, 0.06)) % 1.0
+    hue = (hues[shape] + rng.uniform(-hue_jitter, hue_jitter)) % 1.0
     colour = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.6, 1.0), rng.uniform(0.75, 1.0)), dtype=np.float32)
     speed = rng.uniform(lo, hi)
     span = speed * (frames - 1)
@@ -113,14 +149,15 @@ def render_video(label: int, rng: np.random.Generator, frames: int, size: int) -
 
 
 @lru_cache(maxsize=8)
-def generate(split: str, num_classes: int, per_class: int, frames: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+def generate(split: str, num_classes: int, per_class: int, frames: int, size: int,
+             version: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """uint8 clips ``(N, 3, T, H, W)`` and labels, class-balanced (label = index mod classes)."""
     n = num_classes * per_class
     clips = np.empty((n, 3, frames, size, size), dtype=np.uint8)
     labels = np.arange(n, dtype=np.int64) % num_classes
     for i in range(n):
         rng = np.random.default_rng([SPLIT_SEEDS[split], i])
-        video = render_video(int(labels[i]), rng, frames, size)
+        video = render_video(int(labels[i]), rng, frames, size, version)
         clips[i] = np.round(video * 255).astype(np.uint8).transpose(3, 0, 1, 2)
     clips.setflags(write=False)
     return clips, labels
@@ -132,8 +169,11 @@ class MovingShapes(DatasetSource):
     def load(self, spec: DatasetSpec, split: str, root: Path | None = None) -> ArraySplit:
         if spec.clip.height != spec.clip.width:
             raise ValueError("moving-shapes clips are square")
-        if spec.num_classes > len(CLASSES):
-            raise ValueError(f"moving-shapes has {len(CLASSES)} classes, not {spec.num_classes}")
+        version = spec.option("version", 1)
+        if version not in VERSIONS:
+            raise ValueError(f"moving-shapes has versions {sorted(VERSIONS)}, not {version!r}")
+        if spec.num_classes > len(VERSIONS[version][0]):
+            raise ValueError(f"moving-shapes has {len(VERSIONS[version][0])} classes, not {spec.num_classes}")
         per_class = spec.option(f"{split}_per_class")
-        clips, labels = generate(split, spec.num_classes, per_class, spec.clip.frames, spec.clip.height)
+        clips, labels = generate(split, spec.num_classes, per_class, spec.clip.frames, spec.clip.height, version)
         return ArraySplit(f"{spec.name}/{split}", clips, labels, spec.num_classes)

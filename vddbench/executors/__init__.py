@@ -3,7 +3,7 @@
 An executor is ``run(cells, results_root, on_done)``: it calls ``on_done(cell, outcome)`` once per
 cell, where ``outcome`` is the list of records the cell wrote or the exception that stopped it.
 
-* ``local``: a process pool on this machine (the default).
+* ``local``: worker processes on this machine (the default); a dying worker fails only its own cell.
 * ``ray``: one Ray task per cell, on an existing cluster or a local one (``pip install vddbench[ray]``).
 * ``slurm``: one SLURM job-array element per cell through submitit (``pip install vddbench[slurm]``).
 

@@ -5,6 +5,6 @@ hashed into the protocol id). :func:`build_student` builds it with mmaction2's `
 and wraps it as a :class:`Student`: ``forward`` gives logits, ``embed`` pooled features.
 """
 
-from .spec import Student, StudentSpec, build_student, student_config
+from .spec import Student, StudentSpec, build_student, reinitialize, student_config
 
-__all__ = ["Student", "StudentSpec", "build_student", "student_config"]
+__all__ = ["Student", "StudentSpec", "build_student", "reinitialize", "student_config"]

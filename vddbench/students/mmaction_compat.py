@@ -1,4 +1,4 @@
-"""Workarounds for two packaging bugs of mmaction2 1.2.0, applied before mmaction is imported.
+"""Workarounds for packaging bugs of mmaction2 1.2.0, applied before mmaction is imported.
 
 1. ``mmaction.utils.dependency`` imports the ``importlib_metadata`` backport but the wheel does not
    declare it. vddbench depends on the backport; if it is somehow absent, the standard library's
@@ -6,6 +6,10 @@
 2. The wheel lacks ``mmaction/models/localizers/drn`` (open-mmlab/mmaction2#2714), so
    ``import mmaction.models`` fails on ``from .drn.drn import DRN``. We put a placeholder module
    there whose ``DRN`` raises when built; vddbench never uses the DRN localizer.
+3. With ``transformers >= 4.28`` installed, ``mmaction.models`` imports its multimodal VindLU
+   models, which import names transformers 5 removed (``find_pruneable_heads_and_indices``, ...),
+   so the import fails (seen on a GPU image with transformers 5.17). vddbench uses none of them:
+   we switch mmaction2's multimodal flag off, and it registers placeholders instead.
 
 Call :func:`import_mmaction_models` instead of ``import mmaction.models``.
 """
@@ -54,10 +58,17 @@ def _ensure_drn_placeholder() -> None:
             sys.modules[name] = module
 
 
+def _disable_multimodal() -> None:
+    import mmaction.utils.dependency as dependency  # does not import mmaction.models
+
+    dependency.WITH_MULTIMODAL = False
+
+
 def import_mmaction_models() -> types.ModuleType:
     """Import ``mmaction.models`` (registering every model) despite the 1.2.0 packaging bugs."""
     _ensure_importlib_metadata()
     _ensure_drn_placeholder()
+    _disable_multimodal()
     with warnings.catch_warnings():
         # mmcv-lite lacks the compiled ops; only detection/transformer models need them.
         warnings.filterwarnings("ignore", message=".*mmcv-lite.*")

@@ -36,6 +36,8 @@ class VDSDConvNet3D(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers)
 
+    default_init = True  # init_weights does nothing: students.reinitialize may reset it in place
+
     def init_weights(self):
         pass  # PyTorch's default initialisation, as in VDSD's code
 
@@ -53,6 +55,8 @@ class VDSDHead(nn.Module):
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc = nn.Conv3d(in_channels, num_classes, 1)
 
+    default_init = True
+
     def init_weights(self):
         pass
 
@@ -69,6 +73,8 @@ class PoolLinearHead(nn.Module):
         super().__init__()
         self.dropout = nn.Dropout(dropout_ratio)
         self.fc = nn.Linear(in_channels, num_classes)
+
+    default_init = True
 
     def init_weights(self):
         pass
@@ -100,6 +106,8 @@ class FrameConvNet(nn.Module):
         self.net = nn.Sequential(*layers)
         self.frame_size = tuple(frame_size) if frame_size else None
 
+    default_init = True
+
     def init_weights(self):
         pass
 
@@ -125,6 +133,8 @@ class TemporalPoolHead(nn.Module):
         elif temporal == "gru":
             self.rnn = nn.GRU(in_channels, hidden, batch_first=True)
         self.fc = nn.Linear(hidden, num_classes)
+
+    default_init = True
 
     def init_weights(self):
         pass

@@ -26,9 +26,11 @@ class StudentSpec:
 class Student(nn.Module):
     """An mmaction2 recognizer seen as ``(N, 3, T, H, W)`` normalised videos -> logits."""
 
-    def __init__(self, recognizer: nn.Module, name: str):
+    def __init__(self, recognizer: nn.Module, name: str, num_classes: int | None = None,
+                 clip: ClipSpec | None = None):
         super().__init__()
         self.name = name
+        self.num_classes, self.clip = num_classes, clip  # how to build it again (``reinitialize``)
         self.backbone = recognizer.backbone
         self.cls_head = recognizer.cls_head
         self.frame_wise = type(recognizer).__name__ == "Recognizer2D"
@@ -45,11 +47,19 @@ class Student(nn.Module):
             return self.cls_head(feats, x.shape[2])
         return self.cls_head(feats)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Backbone features, average-pooled to ``(N, D)`` (the embedding used by DM-style methods)."""
+    def embed(self, x: torch.Tensor, flat: bool = False) -> torch.Tensor:
+        """Backbone features as ``(N, D)``: average-pooled over time and space, or with
+        ``flat=True`` the whole feature map flattened (``out.view(out.size(0), -1)``), which is what
+        the reference DM / VDSD / MTT code matches. Per-frame students average over frames first."""
         feats = self._features(x)
         if isinstance(feats, (tuple, list)):
             feats = feats[-1]
+        if flat:
+            if self.frame_wise:  # (N*T, ...) -> mean over frames of the flattened frame features
+                return feats.reshape(x.shape[0], x.shape[2], -1).mean(1)
+            if feats.dim() == 3:  # per-frame features (N, T, D)
+                return feats.mean(1)
+            return feats.flatten(1)
         if self.frame_wise:  # (N*T, C, h, w) -> mean over space, then over frames
             return feats.flatten(2).mean(2).view(x.shape[0], x.shape[2], -1).mean(1)
         if feats.dim() == 3:  # per-frame features (N, T, D)
@@ -98,7 +108,38 @@ def build_student(name: str, num_classes: int, clip: ClipSpec, seed: int) -> Stu
             recognizer.init_weights()
     finally:
         mmengine_logger.setLevel(level)
-    return Student(recognizer, name)
+    return Student(recognizer, name, num_classes, clip)
+
+
+def _default_init(module: nn.Module) -> bool:
+    """True when ``init_weights`` does nothing, so construction-time ``reset_parameters`` is all."""
+    return getattr(type(module), "default_init", False)
+
+
+def reinitialize(student: Student, seed: int) -> Student:
+    """Draw ``student``'s weights again, in place, exactly as ``build_student(..., seed)`` would.
+
+    Building through mmaction2's registry costs more than a DM step on a small clip, so methods that
+    need a fresh student every iteration reset one instead. For vddbench's own modules (PyTorch's
+    default initialisation) this replays ``reset_parameters`` in construction order under the
+    seed, giving the very weights a fresh build gives (a test checks it); other students (mmaction2
+    zoo models with custom ``init_weights``) are built again and their weights copied.
+    """
+    parts = (student.backbone, student.cls_head)
+    if all(_default_init(p) for p in parts):
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for part in parts:
+                for module in part.modules():
+                    reset = getattr(module, "reset_parameters", None)
+                    if callable(reset) and module is not part:
+                        reset()
+        return student
+    if student.clip is None or student.num_classes is None:
+        raise ProtocolError(f"student '{student.name}' was not made by build_student; cannot reinitialise it")
+    fresh = build_student(student.name, student.num_classes, student.clip, seed)
+    student.load_state_dict(fresh.state_dict())
+    return student
 
 
 def parameter_count(name: str, num_classes: int, clip: ClipSpec) -> int:

@@ -30,7 +30,7 @@ from ..artifacts import describe, load_artifact, save_artifact
 from ..data import ArraySplit
 from ..distiller import Artifact, DistilledVideos, Distiller, DistillTask
 from ..errors import DistillerError
-from ..evaluate import train_student
+from ..evaluate import train_on_split
 from ..plugins import get_registry
 from ..protocol import Protocol, get_protocol
 from ..runner import Cell, stable_seed
@@ -166,8 +166,7 @@ def _teacher(protocol: Protocol, seed: int, device: torch.device, arch: str | No
     if key not in _TEACHERS:
         train, _ = training_split(protocol)
         model = build_student(arch, spec.num_classes, spec.clip, model_seed).to(device)
-        everything = DistilledVideos(train.clips(slice(0, len(train))), train.labels)
-        train_student(model, everything, protocol.teacher_training, model_seed)
+        train_on_split(model, train, protocol.teacher_training, model_seed)  # streamed, as the harness's
         _TEACHERS[key] = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     model = build_student(arch, spec.num_classes, spec.clip, model_seed)
     model.load_state_dict(_TEACHERS[key])

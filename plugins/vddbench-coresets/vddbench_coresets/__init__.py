@@ -1,7 +1,10 @@
 """Coreset baselines: real clips chosen per class at random, by herding, or by k-center greedy.
 
 Herding and k-center choose on features of a randomly initialised protocol student, as in the
-papers' baselines. The artifact stores the chosen clips themselves (uint8, as decoded), never their
+papers' baselines: its flattened feature map by default, as the reference code embeds
+(``features="pooled"`` averages it over time and space instead). ``random`` draws
+``task.random_real_indices()``, the clips every real-initialised method starts from, so their
+comparison with ``random`` is paired. The artifact stores the chosen clips themselves (uint8, as decoded), never their
 indices, so it is self-contained.
 """
 
@@ -18,9 +21,9 @@ def _artifact(task: vddbench.DistillTask, chosen: list[torch.Tensor]) -> vddbenc
 
 
 @torch.no_grad()
-def _class_features(task: vddbench.DistillTask, members: torch.Tensor, batch: int = 64) -> torch.Tensor:
+def _class_features(task: vddbench.DistillTask, members: torch.Tensor, flat: bool, batch: int = 64) -> torch.Tensor:
     student = task.new_student().eval()
-    feats = [student.embed(task.train.clips(members[i:i + batch]).to(task.device)).cpu()
+    feats = [student.embed(task.train.clips(members[i:i + batch]).to(task.device), flat=flat).cpu()
              for i in range(0, len(members), batch)]
     return torch.cat(feats)
 
@@ -47,21 +50,39 @@ class _Coreset(vddbench.Distiller):
 
 
 class RandomCoreset(_Coreset):
-    """IPC real clips per class, drawn uniformly at random."""
+    """IPC real clips per class, drawn uniformly at random (``task.random_real_indices``)."""
 
     name = "random"
 
-    def select(self, task, members):
-        return torch.randperm(len(members), generator=task.generator(offset=len(members)))[: task.ipc]
+    def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
+        if task.ipc < 1:
+            raise vddbench.DistillerError(f"distiller '{self.name}' needs IPC >= 1; got {task.ipc}")
+        try:
+            return _artifact(task, task.random_real_indices())
+        except vddbench.DistillerError as exc:
+            raise vddbench.DistillerError(f"distiller '{self.name}': {exc}") from None
 
 
-class Herding(_Coreset):
+class _FeatureCoreset(_Coreset):
+    """features: ``"flat"`` (the flattened feature map, as the reference code) or ``"pooled"``."""
+
+    def __init__(self, features: str = "flat"):
+        self.features = features
+
+    def class_features(self, task, members):
+        if self.features not in ("flat", "pooled"):
+            raise vddbench.DistillerError(
+                f"distiller '{self.name}': features should be 'flat' or 'pooled'; got {self.features!r}")
+        return _class_features(task, members, flat=self.features == "flat")
+
+
+class Herding(_FeatureCoreset):
     """Herding: greedily add the clip that keeps the running mean closest to the class mean."""
 
     name = "herding"
 
     def select(self, task, members):
-        feats = _class_features(task, members)
+        feats = self.class_features(task, members)
         target = feats.mean(0)
         picked: list[int] = []
         total = torch.zeros_like(target)
@@ -75,13 +96,13 @@ class Herding(_Coreset):
         return torch.tensor(picked)
 
 
-class KCenter(_Coreset):
+class KCenter(_FeatureCoreset):
     """k-center greedy: start at the clip nearest the class mean, then add the farthest clip."""
 
     name = "kcenter"
 
     def select(self, task, members):
-        feats = _class_features(task, members)
+        feats = self.class_features(task, members)
         picked = [int((feats - feats.mean(0)).norm(dim=1).argmin())]
         nearest = (feats - feats[picked[0]]).norm(dim=1)
         while len(picked) < task.ipc:

@@ -28,11 +28,11 @@ def test_matching_loss_decreases_and_clips_leave_their_real_init(vddbench_task):
     task = vddbench_task(ipc=1)
     other = vddbench_task(seed=100)
     judges = [other.new_student() for _ in range(4)]  # fixed students that DM never saw
-    dm = DM(iterations=30, lr_img=3000.0, batch_real=6)
+    dm = DM(iterations=30, lr_img=1000.0, batch_real=6)
     start = dm.initial_videos(task)
     videos = dm.distill(task).tensors["videos"]
     before, after = held_out_loss(task, start, judges), held_out_loss(task, videos, judges)
-    assert after < 0.95 * before  # 0.0033 -> 0.0029 when written, (before, after)
+    assert after < 0.95 * before  # 0.0082 -> 0.0076 when written (flattened embedding), (before, after)
     moved = (videos - start).pow(2).mean().sqrt().item()
     assert moved > 0.05, moved
 
@@ -71,7 +71,25 @@ def test_rejects_unknown_init(vddbench_task):
 
 def test_defaults_are_the_papers_and_protocols_shrink_them():
     assert DM().get_params() == {"iterations": 5000, "lr_img": 100.0, "momentum": 0.5, "batch_real": 64,
-                                 "init": "real", "dsa": False}
+                                 "init": "real", "dsa": False, "embedding": "flat"}
     assert set(DM.protocol_defaults) == {"embedded", "smoke"}
     for overrides in DM.protocol_defaults.values():
         assert set(overrides) <= set(DM.param_names())
+
+
+def test_initialisation_is_randoms_clips_so_the_comparison_is_paired(vddbench_task):
+    task = vddbench_task(ipc=2)
+    start = DM(iterations=0).distill(task).tensors["videos"]
+    from vddbench.plugins import get_registry
+
+    chosen = get_registry().distillers["random"].obj().distill(vddbench_task(ipc=2)).tensors["videos_uint8"]
+    assert torch.allclose(start, vddbench.normalize(chosen))
+
+
+def test_flat_embedding_is_the_whole_feature_map(vddbench_task):
+    task = vddbench_task(ipc=1)
+    student = task.new_student()
+    clips = task.train.clips(torch.arange(3))
+    flat, pooled = student.embed(clips, flat=True), student.embed(clips)
+    feats = student.backbone(clips)
+    assert flat.shape == (3, feats[0].numel()) and pooled.shape == (3, feats.shape[1])

@@ -1,12 +1,14 @@
 """DM: dataset condensation with distribution matching (Zhao & Bilen, WACV 2023), adapted to video
 as in VDSD (Wang et al., CVPR 2024).
 
-Synthetic clips, initialised from real ones, are optimised so that for every class the mean
-embedding of a freshly initialised protocol student (``task.new_student().embed``, a new one each
-iteration) matches between a batch of real clips and the synthetic clips of that class:
+Synthetic clips, initialised from real ones (``random``'s clips for the same seed), are optimised
+so that for every class the mean embedding of a freshly initialised protocol student (re-drawn each
+iteration with ``task.reset_student``) matches between a batch of real clips and the synthetic
+clips of that class:
 
     loss = sum_c || mean_i f(real_c,i) - mean_j f(syn_c,j) ||^2
 
+``f`` is the flattened feature map, as in the reference code (``out.view(out.size(0), -1)``).
 SGD on the pixels with momentum 0.5. The artifact stores the learned float32 pixels.
 """
 
@@ -32,30 +34,14 @@ def class_batches(task: vddbench.DistillTask, batch: int, generator: torch.Gener
 
 
 def matching_loss(student: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Tensor],
-                  dsa: torch.Generator | None = None) -> torch.Tensor:
-    """DM's loss: squared distance between per-class mean embeddings, summed over classes.
-
-    Each class is embedded on its own, as in the reference code (it matters for students with
-    batch statistics). ``real`` and ``syn`` are lists of per-class clip batches. With a generator
-    ``dsa``, one Siamese augmentation per class is applied to both batches first.
-    """
-    loss = torch.zeros((), device=syn[0].device)
-    for r, s in zip(real, syn):
-        if dsa is not None:
-            p = augment.draw(dsa)
-            r, s = augment.apply(r, p), augment.apply(s, p)
-        with torch.no_grad():
-            target = student.embed(r).mean(0)
-        loss = loss + (target - student.embed(s).mean(0)).pow(2).sum()
-    return loss
-
-
-def fresh_embedder(task: vddbench.DistillTask) -> torch.nn.Module:
-    """A newly initialised protocol student in train mode with frozen weights (DM's embedder)."""
-    student = task.new_student().train()
-    for p in student.parameters():
-        p.requires_grad_(False)
-    return student
+                  dsa: torch.Generator | None = None, flat: bool = True) -> torch.Tensor:
+    """DM's loss (``vddbench.mean_embedding_loss``) on per-class batches of real and synthetic
+    clips. With a generator ``dsa``, one Siamese augmentation per class is applied to both first."""
+    if dsa is not None:
+        params = [augment.draw(dsa) for _ in real]
+        real = [augment.apply(r, p) for r, p in zip(real, params)]
+        syn = [augment.apply(s, p) for s, p in zip(syn, params)]
+    return vddbench.mean_embedding_loss(student, real, syn, flat=flat)
 
 
 class DM(vddbench.Distiller):
@@ -65,32 +51,38 @@ class DM(vddbench.Distiller):
     lr_img: SGD learning rate on the pixels; 100 in VDSD's DM script for video (DM on images: 1.0).
     momentum: SGD momentum on the pixels; 0.5 in DM and VDSD.
     batch_real: real clips per class per iteration; 64 in VDSD's DM script.
-    init: ``"real"`` (random real clips of the class, the paper's choice) or ``"noise"`` (N(0, 1)
-        in the normalised pixel space); the initialisation ablation of DM.
+    init: ``"real"`` (random real clips of the class, the paper's choice: ``random``'s clips for
+        the same seed) or ``"noise"`` (N(0, 1) in the normalised pixel space); DM's ablation.
     dsa: differentiable Siamese augmentation before embedding (DM on images uses it; VDSD's video
         DM does not, so it is off by default).
+    embedding: ``"flat"`` (the flattened feature map, as the reference code) or ``"pooled"``
+        (averaged over time and space; vddbench's earlier choice, kept as an ablation).
     """
 
     name = "dm"
     tags = vddbench.DistillerTags()
     # The embedded protocol must run its whole grid in minutes on two CPU cores; see README.md.
     protocol_defaults = {
-        "embedded": {"iterations": 40, "batch_real": 10, "lr_img": 1000.0},
+        "embedded": {"iterations": 100, "batch_real": 16},
         "smoke": {"iterations": 4, "batch_real": 4},
     }
 
     def __init__(self, iterations: int = 5000, lr_img: float = 100.0, momentum: float = 0.5,
-                 batch_real: int = 64, init: str = "real", dsa: bool = False):
+                 batch_real: int = 64, init: str = "real", dsa: bool = False, embedding: str = "flat"):
         self.iterations = iterations
         self.lr_img = lr_img
         self.momentum = momentum
         self.batch_real = batch_real
         self.init = init
         self.dsa = dsa
+        self.embedding = embedding
 
     def _check(self, task: vddbench.DistillTask) -> None:
         if self.init not in ("real", "noise"):
             raise vddbench.DistillerError(f"distiller 'dm': init should be 'real' or 'noise'; got {self.init!r}")
+        if self.embedding not in ("flat", "pooled"):
+            raise vddbench.DistillerError(
+                f"distiller 'dm': embedding should be 'flat' or 'pooled'; got {self.embedding!r}")
         if task.ipc < 1:
             raise vddbench.DistillerError(f"distiller 'dm' needs IPC >= 1; got {task.ipc}")
         if self.iterations < 0 or self.batch_real < 1:
@@ -106,8 +98,7 @@ class DM(vddbench.Distiller):
         if self.init == "noise":
             n = task.num_classes * task.ipc
             return torch.randn((n, *task.clip.shape), generator=task.generator(offset=1))
-        chosen = class_batches(task, task.ipc, task.generator(offset=1))
-        return torch.cat([task.train.clips(idx) for idx in chosen])
+        return torch.cat([task.train.clips(idx) for idx in task.random_real_indices()])
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run DM. If ``trace`` is a list, the matching loss of every iteration is appended to it."""
@@ -117,11 +108,12 @@ class DM(vddbench.Distiller):
         optimizer = torch.optim.SGD([videos], lr=self.lr_img, momentum=self.momentum)
         sampler = task.generator(offset=2)
         dsa = task.generator(offset=3) if self.dsa else None
+        student = vddbench.frozen_student(task.new_student())
         for _ in range(self.iterations):
-            student = fresh_embedder(task)
+            task.reset_student(student)  # a freshly initialised student, without a rebuild
             real = [task.train.clips(idx).to(task.device) for idx in class_batches(task, self.batch_real, sampler)]
             syn = list(videos.view(task.num_classes, task.ipc, *task.clip.shape))
-            loss = matching_loss(student, real, syn, dsa)
+            loss = matching_loss(student, real, syn, dsa, flat=self.embedding == "flat")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -101,3 +101,16 @@ def test_the_papers_noise_start_runs_and_gives_finite_videos(vddbench_task):
     task = vddbench_task(ipc=1)
     artifact = IDTD(k=2, iterations=1, init="noise", real_batch=4).distill(task)
     assert torch.isfinite(artifact.tensors["videos"]).all()
+
+
+def test_trace_records_the_objective_of_every_iteration_and_changes_nothing(vddbench_task):
+    task = vddbench_task(ipc=1)
+    trace: list[float] = []
+    traced = IDTD(k=2, iterations=3, init="real", real_batch=4).distill(task, trace=trace)
+    plain = IDTD(k=2, iterations=3, init="real", real_batch=4).distill(vddbench_task(ipc=1))  # a fresh task: the same students
+    assert len(trace) == 3 and all(isinstance(v, float) and v == v for v in trace)
+    assert torch.equal(traced.tensors["videos"], plain.tensors["videos"])  # tracing is read-only
+    # with only the segment matching term, the objective is DM's matching loss (summed over classes)
+    only_matching: list[float] = []
+    IDTD(k=2, iterations=2, init="real", real_batch=4, alpha1=0.0, alpha2=0.0).distill(task, trace=only_matching)
+    assert all(v >= 0 for v in only_matching)

@@ -134,11 +134,7 @@ def test_soft_labels_are_the_teachers_relabelling_and_are_stored(vddbench_task):
 def test_real_initialisation_is_the_random_baselines_clips(vddbench_task):
     task = vddbench_task(ipc=2)
     videos, labels = TSGF().initial(task)
-    expected = []
-    for label in range(task.num_classes):
-        members = task.train.indices_of(label)
-        expected.append(members[torch.randperm(len(members), generator=task.generator(offset=len(members)))[:2]])
-    index = torch.stack(expected, 1).flatten()
+    index = torch.stack(task.random_real_indices(), 1).flatten()  # random's clips, instance-major
     assert torch.equal(videos, task.train.clips(index)) and torch.equal(labels, task.train.labels[index])
 
 
@@ -164,6 +160,22 @@ def test_augment_batch_is_tsgf_a_and_can_be_switched_off():
     assert off.augment_batch(video, labels, torch.Generator())[0] is video
 
 
+def test_tsgf_a_relabels_the_mixed_clips_with_the_stored_teacher(vddbench_task):
+    """Algorithm 1: augment, then y = teacher(x). The teacher travels in the artifact (and counts
+    as storage), and the labels of a mixed batch are its softmax on the mixed clips."""
+    task = vddbench_task(ipc=2)
+    d = TSGF(iterations=1)
+    artifact = d.distill(task)
+    assert any(k.startswith("teacher.") for k in artifact.tensors)
+    data = d.expand(artifact)
+    assert torch.equal(data.hard_labels(), torch.arange(task.num_classes).repeat(2))  # the stored classes
+    mixed, y = d.augment_batch(data.videos, data.labels, torch.Generator().manual_seed(0))
+    assert not torch.equal(mixed, data.videos)
+    with torch.no_grad():
+        expected = torch.softmax(task.teacher("minic3d")(mixed), dim=1)
+    assert torch.allclose(y, expected, atol=1e-5)
+
+
 def test_paper_defaults_per_setting_and_tags():
     def task(dataset, ipc):
         return vddbench.DistillTask(train=None, num_classes=10, ipc=ipc, seed=0, clip=None, dataset=dataset)
@@ -178,3 +190,22 @@ def test_paper_defaults_per_setting_and_tags():
     assert tags.needs_teacher and tags.soft_labels and tags.eval_augmentation
     ablated = TSGF(relabel=False, videomix=False).tags
     assert not ablated.soft_labels and not ablated.eval_augmentation and ablated.needs_teacher
+
+
+def test_trace_is_the_per_iteration_loss_summed_over_synthetic_batches(vddbench_task):
+    task = vddbench_task(ipc=2)
+    d = TSGF(iterations=3, synthetic_batch=task.num_classes)  # two batches of one clip per class
+    trace: list[float] = []
+    traced = d.distill(task, trace=trace)
+    assert len(trace) == 3
+    teacher = task.teacher("minic3d").eval().requires_grad_(False)
+    videos, labels = d.initial(task)
+    lr, r_bn = d.resolved_lr(task), d.resolved_r_bn(task)
+    per_batch = []
+    for start in (0, task.num_classes):
+        part: list[float] = []
+        chunk = slice(start, start + task.num_classes)
+        d.optimise(teacher, videos[chunk], labels[chunk], lr, r_bn, part)
+        per_batch.append(part)
+    assert trace == pytest.approx([a + b for a, b in zip(*per_batch)], rel=1e-5)
+    assert torch.equal(traced.tensors["videos"], d.distill(vddbench_task(ipc=2)).tensors["videos"])  # tracing is read-only

@@ -52,20 +52,8 @@ def _class_batches(task: vddbench.DistillTask, batch: int, generator: torch.Gene
     return out
 
 
-def _fresh_embedder(task: vddbench.DistillTask) -> torch.nn.Module:
-    student = task.new_student().train()
-    for p in student.parameters():
-        p.requires_grad_(False)
-    return student
-
-
 def _dm_loss(student: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Tensor]) -> torch.Tensor:
-    loss = torch.zeros((), device=syn[0].device)
-    for r, s in zip(real, syn):
-        with torch.no_grad():
-            target = student.embed(r).mean(0)
-        loss = loss + (target - student.embed(s).mean(0)).pow(2).sum()
-    return loss
+    return vddbench.mean_embedding_loss(student, real, syn, flat=True)  # flattened, as the reference
 
 
 def _random_frames(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -154,15 +142,15 @@ class VDSD(vddbench.Distiller):
 
     # -- stage 1: static learning ----------------------------------------------------------------
     def init_static(self, task: vddbench.DistillTask) -> torch.Tensor:
-        """``(classes, ipc * statics_per_video, 3, H, W)``: random frames of random real clips."""
-        per_class = task.ipc * self.statics_per_video
+        """``(classes, ipc * statics_per_video, 3, H, W)``: a random frame of each of
+        ``task.random_real_indices`` clips, so slot ``i``'s first image comes from the clip
+        ``random`` stores in slot ``i`` (a paired comparison)."""
+        s_per, ipc = self.statics_per_video, task.ipc
+        # slot i: random's clip i, then S-1 further clips of the class
+        order = torch.tensor([j for i in range(ipc) for j in [i] + [ipc + i * (s_per - 1) + k for k in range(s_per - 1)]])
         g = task.generator(offset=1)
-        images = []
-        for label in range(task.num_classes):
-            members = task.train.indices_of(label)
-            pick = members[torch.randint(len(members), (per_class,), generator=g)]
-            images.append(_random_frames(task.train.clips(pick), g))
-        return torch.stack(images)
+        return torch.stack([_random_frames(task.train.clips(pick[order]), g)
+                            for pick in task.random_real_indices(ipc * s_per)])
 
     def learn_static(self, task: vddbench.DistillTask, static: torch.Tensor) -> torch.Tensor:
         """DM on still images: repeated over time, their mean embedding must match that of
@@ -171,8 +159,9 @@ class VDSD(vddbench.Distiller):
         optimizer = torch.optim.SGD([static], lr=self.lr_static, momentum=self.static_momentum)
         g = task.generator(offset=2)
         frames = task.clip.frames
+        student = vddbench.frozen_student(task.new_student())
         for _ in range(self.static_iterations):
-            student = _fresh_embedder(task)
+            task.reset_student(student)
             real = [_still(_random_frames(task.train.clips(idx), g), frames).to(task.device)
                     for idx in _class_batches(task, self.batch_real, g)]
             loss = _dm_loss(student, real, [_still(s, frames) for s in static])
@@ -227,8 +216,9 @@ class VDSD(vddbench.Distiller):
         if self.train_static:
             optimizers.append(torch.optim.SGD([static], lr=self.lr_static, momentum=self.momentum))
         g = task.generator(offset=4)
+        student = vddbench.frozen_student(task.new_student())
         for _ in range(self.iterations):
-            student = _fresh_embedder(task)
+            task.reset_student(student)
             real = [task.train.clips(idx).to(task.device) for idx in _class_batches(task, self.batch_real, g)]
             loss = _dm_loss(student, real, self._compose(static, dynamic, weight, bias, task.ipc, g))
             for opt in optimizers:

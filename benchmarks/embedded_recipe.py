@@ -1,0 +1,70 @@
+"""Choose the embedded evaluation recipe on a validation split (never the test split).
+
+Carves 20 clips per class from moving-shapes v2's training split (``vddbench.data.validation``),
+trains students on the rest with a fixed number of SGD steps, and prints, per step budget:
+``random`` at IPC 1/5/10 (ConvNet3D, one real clip set per seed) and the full rest of the split on
+ConvNet3D and the per-frame CNN+Mean, each as mean ± 95% CI over seeds, plus the seconds one
+training takes. The protocol's ``steps`` is the smallest budget whose IPC levels and full data
+separate with disjoint CIs and whose 3D-vs-per-frame gap holds (docs/embedded.md).
+
+    python benchmarks/embedded_recipe.py --steps 200 300 --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import torch
+
+from vddbench.data.moving_shapes import MovingShapes
+from vddbench.data.validation import carve
+from vddbench.distiller import DistilledVideos
+from vddbench.evaluate import score, train_student
+from vddbench.protocol import EMBEDDED
+from vddbench.stats import mean_ci
+from vddbench.students import build_student
+
+
+def random_subset(split, ipc: int, seed: int) -> DistilledVideos:
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.cat([split.indices_of(c)[torch.randperm(len(split.indices_of(c)), generator=g)[:ipc]]
+                     for c in range(split.num_classes)])
+    return DistilledVideos(split.clips(idx), split.labels[idx])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, nargs="+", default=[300])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=EMBEDDED.recipe.lr)
+    ap.add_argument("--batch", type=int, default=EMBEDDED.recipe.batch_size)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    spec = EMBEDDED.datasets[0]
+    rest, val = carve(MovingShapes().load(spec, "train"), 20)
+    full = DistilledVideos(rest.clips(slice(0, len(rest))), rest.labels)
+    for steps in args.steps:
+        recipe = dataclasses.replace(EMBEDDED.recipe, steps=steps, lr=args.lr, batch_size=args.batch)
+        rows = []
+        cases = [(f"random ipc{i}", "convnet3d", i) for i in EMBEDDED.ipcs]
+        cases += [("full", "convnet3d", None), ("full", "cnn-mean", None)]
+        for name, arch, ipc in cases:
+            accs, secs = [], []
+            for seed in range(args.seeds):
+                data = full if ipc is None else random_subset(rest, ipc, seed)
+                t = time.perf_counter()
+                model = build_student(arch, spec.num_classes, spec.clip, seed)
+                train_student(model, data, recipe, seed)
+                secs.append(time.perf_counter() - t)
+                accs.append(score(model, val)["top1"])
+            m, h = mean_ci(accs)
+            rows.append(f"  {name:14s} {arch:10s} {m:5.1f} ± {h:4.1f}  (n={len(accs)}, {statistics.fmean(secs):.1f} s/training)")
+        print(f"steps {steps}, lr {recipe.lr}, batch {recipe.batch_size}: validation top-1 (%), mean ± 95% CI")
+        print("\n".join(rows), flush=True)
+
+
+if __name__ == "__main__":
+    main()

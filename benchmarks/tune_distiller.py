@@ -1,0 +1,136 @@
+"""Choose a distiller's embedded budget and hyper-parameters on a validation split, never the test split.
+
+Carves 20 clips per class from the embedded training split (``vddbench.data.validation.carve``),
+distils on the rest with the given hyper-parameters, trains the protocol student on the result with
+the protocol's recipe and scores it on the validation clips, paired with ``random`` on the same
+seeds. If the distiller's ``distill`` accepts ``trace=`` (a list it appends its loss to), prints the
+loss trace's shape and the relative change over its last 10% of iterations (the convergence
+criterion the plugin READMEs state).
+
+    python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
+
+Soft-label (†) and evaluation-augmenting (‡) distillers are scored *plain* (hard labels, no
+augmentation). With ``--own`` they are also scored the way the harness scores them ("own": the
+expanded set's labels, soft where it has them, and the distiller's ``augment_batch``), each score
+paired with ``random``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import statistics
+import time
+
+import torch
+
+import vddbench
+from vddbench.data.moving_shapes import MovingShapes
+from vddbench.data.validation import carve
+from vddbench.evaluate import score, train_student
+from vddbench.plugins import get_registry
+from vddbench.protocol import EMBEDDED
+from vddbench.runner import stable_seed
+from vddbench.stats import mean_ci, paired_difference
+from vddbench.students import build_student
+
+VALIDATION_PER_CLASS = 20
+
+
+def trace_summary(trace: list[float]) -> str:
+    n = len(trace)
+    if n < 10:
+        return f"trace {['%.4g' % v for v in trace]}"
+    tenth = max(1, n // 10)
+    head, tail = statistics.fmean(trace[:tenth]), statistics.fmean(trace[-tenth:])
+    before_tail = statistics.fmean(trace[-2 * tenth:-tenth])
+    points = [statistics.fmean(trace[i:i + tenth]) for i in range(0, n, tenth)][:10]
+    return (f"loss by tenths {' '.join('%.4g' % p for p in points)}; "
+            f"first->last tenth {100 * (tail - head) / abs(head):+.1f}%, "
+            f"last tenth vs the one before {100 * (tail - before_tail) / abs(before_tail):+.2f}%")
+
+
+def evaluate(data, val, seed: int, spec, augment=None) -> float:
+    student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)
+    model = build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, student_seed)
+    train_student(model, data, EMBEDDED.recipe, student_seed, augment)
+    return score(model, val)["top1"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("distiller")
+    ap.add_argument("params", nargs="?", default="{}", help="JSON hyper-parameters over the embedded defaults")
+    ap.add_argument("--ipc", type=int, default=1)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--no-random", action="store_true", help="skip the paired random baseline")
+    ap.add_argument("--own", action="store_true",
+                    help="also score the method's own evaluation (its soft labels and augment_batch), as the harness does")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    spec = EMBEDDED.datasets[0]
+    rest, val = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+    registry = get_registry().distillers
+    cls = registry[args.distiller].obj
+    params = {**cls.defaults_for("embedded"), **json.loads(args.params)}
+    ours, own, base = {}, {}, {}
+    teachers: dict = {}
+
+    def teacher(arch=None):
+        arch = arch or EMBEDDED.protocol_student
+        if arch not in teachers:
+            model = build_student(arch, spec.num_classes, spec.clip, 12345)
+            full = vddbench.DistilledVideos(rest.clips(slice(0, len(rest))), rest.labels)
+            train_student(model, full, EMBEDDED.teacher_training, 12345)
+            teachers[arch] = model
+        return teachers[arch]
+
+    for seed in args.seeds:
+        def task():
+            return vddbench.DistillTask(
+                train=rest, num_classes=spec.num_classes, ipc=args.ipc, seed=seed, clip=spec.clip, dataset=spec.name,
+                student_factory=lambda s: build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, s),
+                teacher_factory=teacher)
+
+        distiller = cls(**params)
+        trace: list[float] = []
+        kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
+        t = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            artifact = distiller.distill(task(), **kwargs)
+        seconds = time.perf_counter() - t
+        data = distiller.expand(artifact)
+        if distiller.tags.eval_augmentation or data.soft:
+            print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation)"
+                  + ("; 'own' is its own evaluation" if args.own else ""))
+        plain = vddbench.DistilledVideos(data.videos, data.hard_labels())
+        ours[seed] = evaluate(plain, val, seed, spec)
+        line = f"seed {seed}: {args.distiller} {ours[seed]:.1f} ({seconds:.1f} s distil)"
+        if args.own:
+            augment = distiller.augment_batch if distiller.tags.eval_augmentation else None
+            own[seed] = evaluate(data, val, seed, spec, augment)
+            line += f", own {own[seed]:.1f}"
+        if not args.no_random:
+            rnd = registry["random"].obj()
+            base[seed] = evaluate(rnd.expand(rnd.distill(task())), val, seed, spec)
+            line += f", random {base[seed]:.1f}"
+        print(line)
+        if trace:
+            print("  " + trace_summary(trace))
+    m, h = mean_ci(list(ours.values()))
+    print(f"{args.distiller} {json.dumps(params, sort_keys=True)} IPC {args.ipc}: validation {m:.1f} ± {h:.1f}")
+    if base:
+        d = paired_difference(ours, base)
+        print(f"  vs random (paired): {d[0]:+.1f} ± {d[1]:.1f} (n={d[2]})")
+    if own:
+        m, h = mean_ci(list(own.values()))
+        print(f"  own evaluation (labels and augmentation as the harness): validation {m:.1f} ± {h:.1f}")
+        if base:
+            d = paired_difference(own, base)
+            print(f"  own vs random (paired): {d[0]:+.1f} ± {d[1]:.1f} (n={d[2]})")
+
+
+if __name__ == "__main__":
+    main()
