@@ -140,7 +140,3 @@ def reinitialize(student: Student, seed: int) -> Student:
     fresh = build_student(student.name, student.num_classes, student.clip, seed)
     student.load_state_dict(fresh.state_dict())
     return student
-
-
-def parameter_count(name: str, num_classes: int, clip: ClipSpec) -> int:
-    return sum(p.numel() for p in build_student(name, num_classes, clip, seed=0).parameters())

@@ -11,6 +11,9 @@ but pytest until a fixture runs. The fixtures:
   plugin (a real entry point) until the test ends.
 * ``vddbench_run``: ``vddbench_run("my-method", ipc=1)`` runs the real harness on the smoke
   protocol into a temporary results directory and returns the records it wrote.
+* ``vddbench_one_thread``: torch on one thread for the test, as the harness runs a cell (numbers
+  stay comparable on a shared machine). Use it for a whole module with
+  ``pytestmark = pytest.mark.usefixtures("vddbench_one_thread")``.
 """
 
 from __future__ import annotations
@@ -76,3 +79,14 @@ def vddbench_run(tmp_path):
         return records
 
     return run
+
+
+@pytest.fixture
+def vddbench_one_thread():
+    """torch on one thread for this test, as the harness runs a cell; restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

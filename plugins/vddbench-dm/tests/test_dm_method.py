@@ -16,12 +16,7 @@ def held_out_loss(task, videos, judges):
         return sum(matching_loss(j, real, syn).item() for j in judges) / len(judges)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
 
 def test_matching_loss_decreases_and_clips_leave_their_real_init(vddbench_task):

@@ -43,12 +43,7 @@ def scene(label, seed, colour=None, size=SIZE, frames=FRAMES):
     return np.stack(video), np.array(centres)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
 
 def test_opencv_has_the_csrt_tracker():

@@ -14,13 +14,7 @@ GROUPS = ((0.1, 0.1, 0.9), (0.9, 0.1, 0.1), (0.1, 0.9, 0.1))  # three well-separ
 SIZES = (9, 5, 3)  # unequal clusters: a representative per cluster, not per density
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As the harness runs a cell (and the numbers stay comparable on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
 
 

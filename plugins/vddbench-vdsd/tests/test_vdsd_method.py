@@ -12,12 +12,7 @@ from vddbench_vdsd import VDSD
 FAST = dict(iterations=2, static_iterations=2, batch_real=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
 
 def test_artifact_holds_no_full_videos_and_is_smaller_than_pixels(vddbench_task):

@@ -14,13 +14,7 @@ from vddbench_vstunet.latent import first_stage
 from vddbench_vstunet.unet import SelectionUNet, pairwise, selection_losses
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """As the harness runs a cell (and the numbers stay comparable on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
 
 
