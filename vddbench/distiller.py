@@ -181,7 +181,12 @@ class Distiller:
         raise NotImplementedError
 
     def expand(self, artifact: Artifact) -> DistilledVideos:
-        """Turn a (reloaded) artifact into training videos. Default: stored pixels as they are."""
+        """Turn a (reloaded) artifact into training videos. Default: ``videos`` (float32 pixels) as
+        they are, or ``videos_uint8`` (real clips as decoded, 4x smaller) normalised."""
+        if "videos_uint8" in artifact.tensors:
+            from .data import normalize
+
+            return DistilledVideos(normalize(artifact.tensors["videos_uint8"]), artifact.tensors["labels"])
         return DistilledVideos(artifact.tensors["videos"], artifact.tensors["labels"])
 
     def augment_batch(self, videos: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):

@@ -185,11 +185,11 @@ class CellRun:
 
     def base_record(self, student: str) -> dict[str, Any]:
         c, provider = self.cell, self.entry.provider
+        student, scoring = split_slot(student)
         return {
             "schema_version": SCHEMA_VERSION, "cell_key": c.key, "protocol": c.protocol,
             "protocol_id": c.protocol_id, "dataset": c.dataset, "ipc": c.ipc, "seed": c.seed,
-            "student": split_slot(student)[0], "scoring": split_slot(student)[1],
-            "protocol_student": split_slot(student)[0] == self.protocol.protocol_student,
+            "student": student, "scoring": scoring, "protocol_student": student == self.protocol.protocol_student,
             "metric": self.spec.metric,
             "distiller": {"name": c.distiller, "params": c.params, "distribution": provider.name,
                           "version": provider.version},

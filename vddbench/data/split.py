@@ -78,14 +78,18 @@ class VideoSplit(torch.utils.data.Dataset):
         """float32 normalised clips ``(n, 3, T, H, W)`` for an index tensor, list or slice."""
         return normalize(self.raw(index))
 
+    def labels_at(self, positions: list[int]) -> torch.Tensor:
+        """The labels of some clips (a copy). Subclasses with their labels at hand avoid copying all."""
+        return self.labels[positions]
+
     def __getitem__(self, i) -> tuple[torch.Tensor, torch.Tensor]:
         i = _position(i, len(self))
-        return self.raw([i])[0], self.labels[i]
+        return self.raw([i])[0], self.labels_at([i])[0]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """What a ``DataLoader`` fetches for one batch: one read for all of it."""
         positions = [_position(i, len(self)) for i in indices]
-        clips, labels = self.raw(positions), self.labels[positions]
+        clips, labels = self.raw(positions), self.labels_at(positions)
         return list(zip(clips.unbind(0), labels.unbind(0)))
 
     @property
@@ -142,20 +146,8 @@ class ArraySplit(VideoSplit):
     def clip_bytes(self) -> int:
         return int(np.prod(self._shape))
 
-    def __getitem__(self, i) -> tuple[torch.Tensor, torch.Tensor]:
-        i = _position(i, len(self))
-        return self.raw([i])[0], self._labels[i].clone()
-
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        positions = [_position(i, len(self)) for i in indices]
-        clips = self.raw(positions)
-        return list(zip(clips.unbind(0), self._labels[positions].unbind(0)))
-
-    def batch(self, index) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(uint8 clips, labels)`` for an index tensor or list: one read for the batch."""
-        if isinstance(index, torch.Tensor):
-            index = index.cpu()
-        return self.raw(index), self._labels[index]
+    def labels_at(self, positions: list[int]) -> torch.Tensor:
+        return self._labels[positions]  # a list index copies
 
     def raw(self, index) -> torch.Tensor:
         if isinstance(index, torch.Tensor):

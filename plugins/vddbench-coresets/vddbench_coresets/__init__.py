@@ -29,9 +29,7 @@ def _class_features(task: vddbench.DistillTask, members: torch.Tensor, flat: boo
 
 
 class _Coreset(vddbench.Distiller):
-    def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
-        return vddbench.DistilledVideos(vddbench.normalize(artifact.tensors["videos_uint8"]),
-                                        artifact.tensors["labels"])
+    """Stores the chosen clips as ``videos_uint8``, which the default ``expand`` normalises."""
 
     def select(self, task: vddbench.DistillTask, members: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -117,10 +117,6 @@ class TACDT(vddbench.Distiller):
              "pca": f"{min(components)}-{max(components)} components of {feats.shape[1]} per class",
              "birch_threshold_used": ",".join(f"{t:g}" for t in thresholds) if lowered else f"{self.birch_threshold:g}"})
 
-    def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
-        return vddbench.DistilledVideos(vddbench.normalize(artifact.tensors["videos_uint8"]),
-                                        artifact.tensors["labels"])
-
 
 @vddbench.hookimpl
 def register_distillers(register):

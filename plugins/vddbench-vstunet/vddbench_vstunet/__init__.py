@@ -118,10 +118,6 @@ class VSTUNet(vddbench.Distiller):
              "loss": f"lambda_r {lam_r:g}, lambda_d {lam_d:g}; last epoch mean ce {mean['ce']:.4f} "
                      f"div {mean['div']:.4f} rep {mean['rep']:.4f}"})
 
-    def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
-        return vddbench.DistilledVideos(vddbench.normalize(artifact.tensors["videos_uint8"]),
-                                        artifact.tensors["labels"])
-
 
 @vddbench.hookimpl
 def register_distillers(register):
