@@ -16,7 +16,7 @@ _EXPORTS = {
     ".distiller": ("Artifact", "DistilledVideos", "Distiller", "DistillerTags", "DistillTask"),
     ".errors": ("DataError", "DistillerError", "PluginError", "ProtocolError", "ResultsError", "VddbenchError"),
     ".hookspecs": ("hookimpl",),
-    ".matching": ("frozen_student", "mean_embedding_loss"),
+    ".matching": ("embed_batches", "frozen_student", "mean_embedding_loss"),
     ".selection": ("apply_model", "candidate_pool", "model_name", "user_model"),
     ".protocol": ("ClipSpec", "DatasetSpec", "EvalRecipe", "Protocol", "get_protocol"),
     ".students": ("Student", "StudentSpec", "build_student"),

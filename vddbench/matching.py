@@ -24,17 +24,21 @@ def has_batch_statistics(student: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in student.modules())
 
 
-def class_mean_embeddings(student: torch.nn.Module, batches: list[torch.Tensor], flat: bool = True) -> list[torch.Tensor]:
-    """The mean embedding of each batch (one batch per class).
+def embed_batches(student: torch.nn.Module, batches: list[torch.Tensor], flat: bool = True) -> list[torch.Tensor]:
+    """The embedding of every clip of each batch (e.g. one batch per class).
 
-    Without batch statistics every class goes through one forward pass (the same numbers, cheaper);
-    with them each class is embedded on its own, as in the reference code, because a batch-norm
+    Without batch statistics every batch goes through one forward pass (the same numbers, cheaper);
+    with them each batch is embedded on its own, as in the reference code, because a batch-norm
     student normalises with its batch's statistics.
     """
     if has_batch_statistics(student):
-        return [student.embed(b, flat=flat).mean(0) for b in batches]
-    feats = student.embed(torch.cat(batches), flat=flat)
-    return [f.mean(0) for f in feats.split([len(b) for b in batches])]
+        return [student.embed(b, flat=flat) for b in batches]
+    return list(student.embed(torch.cat(batches), flat=flat).split([len(b) for b in batches]))
+
+
+def class_mean_embeddings(student: torch.nn.Module, batches: list[torch.Tensor], flat: bool = True) -> list[torch.Tensor]:
+    """The mean embedding of each batch (one batch per class)."""
+    return [f.mean(0) for f in embed_batches(student, batches, flat)]
 
 
 def mean_embedding_loss(student: torch.nn.Module, real: list[torch.Tensor], syn: list[torch.Tensor],

@@ -17,18 +17,8 @@ from dataclasses import replace
 import torch
 
 import vddbench
-from vddbench.matching import has_batch_statistics
 
 from .modules import InstanceGenerators, diversity, matching_loss, temporal_augment
-
-
-def _embed(student: torch.nn.Module, batches: list[torch.Tensor]) -> list[torch.Tensor]:
-    """The flattened embedding of every batch (the reference DM code's ``out.view(N, -1)``): one
-    forward pass for all of them when the student has no batch statistics, else one per batch
-    (a batch-norm student normalises with its batch's statistics, as in the reference code)."""
-    if has_batch_statistics(student):
-        return [student.embed(b, flat=True) for b in batches]
-    return list(student.embed(torch.cat(batches), flat=True).split([len(b) for b in batches]))
 
 
 class IDTD(vddbench.Distiller):
@@ -103,13 +93,13 @@ class IDTD(vddbench.Distiller):
         ``"objective"``: ``L`` summed over classes."""
         picks = [m[torch.randperm(len(m), generator=gen)[: self.real_batch]] for m in members]
         with torch.no_grad():
-            real = _embed(student, [task.train.clips(p).to(task.device) for p in picks])
+            real = vddbench.embed_batches(student, [task.train.clips(p).to(task.device) for p in picks])
         outputs = [g() for g in generators]
         shapes = [segments.shape[:2] for segments, _ in outputs]
         batches = [segments.flatten(0, 1) for segments, _ in outputs]
         if self.alpha2:
             batches += [temporal_augment(video, gen, self.min_span) for _, video in outputs]
-        embedded = _embed(student, batches)
+        embedded = vddbench.embed_batches(student, batches)
         c = len(generators)
         totals = {"segments": 0.0, "diversity": 0.0, "fused": 0.0, "objective": 0.0}
         total = torch.zeros((), device=task.device)
