@@ -39,8 +39,8 @@ def test_checks_are_chosen_from_tags_never_from_names():
     plain = checks()
     assert plain == checks() and "check_storage_budget" not in plain and "check_augment_batch" not in plain
     assert "check_storage_budget" in checks(storage_budget_bytes=1000)
-    assert not {"check_invalid_ipc", "check_clips_per_class"} & checks(uses_ipc=False)
-    assert "check_teacher_use_declared" not in checks(needs_teacher=True)
+    assert "check_clips_per_class" not in checks(uses_ipc=False)
+    assert "check_cached_inputs_declared" in checks(needs_teacher=True)
     assert "check_augment_batch" in checks(eval_augmentation=True)
     assert {c.__name__ for c in yield_checks(Correct)} == {c.__name__ for c in yield_checks(WrongShape)}
 

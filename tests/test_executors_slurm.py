@@ -183,7 +183,7 @@ def test_slurm_needs_sbatch(tmp_path, monkeypatch):
 
 def test_cells_waiting_for_a_teacher_go_in_a_second_array(fake_slurm, tmp_path, capsys):
     import vddbench
-    from vddbench.executors import get_executor, teacher_leaders
+    from vddbench.executors import get_executor, input_leaders
     from vddbench.plugins import Entry, Provider, get_registry
     from vddbench.protocol import get_protocol
     from vddbench.runner import plan
@@ -199,7 +199,7 @@ def test_cells_waiting_for_a_teacher_go_in_a_second_array(fake_slurm, tmp_path, 
     distillers["teachy"] = Entry("teachy", Teachy, Provider("tests", "0"))
     try:
         cells = plan(get_protocol("smoke"), ["random", "teachy"])  # teachy at IPC 1 and 2 share a teacher
-        assert teacher_leaders(cells) == {cells[3]: cells[2]}
+        assert input_leaders(cells) == {cells[3]: cells[2]}
         get_executor("slurm", threads=1, detach=True).run(cells, str(tmp_path / "r"), lambda c, o: None)
     finally:
         del distillers["teachy"]

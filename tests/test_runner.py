@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -7,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 import vddbench
 from vddbench.plugins import Entry, Provider, get_registry
@@ -162,3 +164,32 @@ def test_pool_workers_exit_when_the_driver_is_killed(tmp_path):
     while time.time() < deadline and any(_running(pid) for pid in children):
         time.sleep(0.5)
     assert [pid for pid in children if _running(pid)] == []
+
+
+class OwnRecipe(vddbench.Distiller):
+    """random's clips, evaluated with a recipe of its own (as MTT evaluates with its learned lr)."""
+
+    name = "own-recipe"
+    tags = vddbench.DistillerTags(own_eval_recipe=True)
+
+    def distill(self, task):
+        idx = torch.cat(task.random_real_indices())
+        return vddbench.Artifact({"videos": task.train.clips(idx), "labels": task.train.labels[idx],
+                                  "lr": torch.tensor([0.005])})
+
+    def evaluation_recipe(self, artifact, recipe):
+        return dataclasses.replace(recipe, optimizer="adam", lr=float(artifact.tensors["lr"]))
+
+
+def test_an_own_evaluation_recipe_is_recorded_and_the_plain_score_uses_the_protocols(smoke, tmp_path):
+    distillers = get_registry().distillers
+    distillers["own-recipe"] = Entry("own-recipe", OwnRecipe, Provider("tests", "0"))
+    try:
+        (cell,) = plan(smoke, ["own-recipe"], ipcs=[1])
+        assert cell.slots == ("convnet3d", "convnet3d--plain")
+        own, plain = run_cell(cell, str(tmp_path))
+    finally:
+        del distillers["own-recipe"]
+    assert own["own_eval_recipe"] is True and own["eval_recipe"]["optimizer"] == "adam"
+    assert own["eval_recipe"]["lr"] == pytest.approx(0.005)
+    assert plain["scoring"] == "plain" and plain["own_eval_recipe"] is False and "eval_recipe" not in plain

@@ -16,9 +16,11 @@ _EXPORTS = {
     ".distiller": ("Artifact", "DistilledVideos", "Distiller", "DistillerTags", "DistillTask"),
     ".errors": ("DataError", "DistillerError", "PluginError", "ProtocolError", "ResultsError", "VddbenchError"),
     ".hookspecs": ("hookimpl",),
+    ".inputs": ("BuildContext", "CachedInput"),
+    ".inputs.experts": ("ExpertTrajectories",),
     ".matching": ("embed_batches", "frozen_student", "mean_embedding_loss"),
     ".selection": ("apply_model", "candidate_pool", "model_name", "user_model"),
-    ".protocol": ("ClipSpec", "DatasetSpec", "EvalRecipe", "Protocol", "get_protocol"),
+    ".protocol": ("ClipSpec", "DatasetSpec", "EvalRecipe", "ExpertRecipe", "Protocol", "get_protocol"),
     ".students": ("Student", "StudentSpec", "build_student"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -91,3 +91,12 @@ def register_datasets(register):
     register(MovingShapes())
     for source in REAL_SOURCES:
         register(source)
+
+
+@hookimpl
+def register_cached_inputs(register):
+    from .inputs.experts import EXPERTS
+    from .inputs.teacher import TEACHER
+
+    register(TEACHER)
+    register(EXPERTS)

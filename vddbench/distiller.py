@@ -19,7 +19,8 @@ from .errors import DistillerError, PluginError
 
 if TYPE_CHECKING:
     from .data import VideoSplit
-    from .protocol import ClipSpec
+    from .inputs.experts import ExpertTrajectories
+    from .protocol import ClipSpec, EvalRecipe, ExpertRecipe
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,18 @@ class DistillerTags:
     hyper-parameter changes them (an ablation that turns evaluation-time augmentation off). The
     harness reads the instance's tags when it evaluates and records.
 
-    needs_teacher: calls ``task.teacher()``.
+    needs_teacher: calls ``task.teacher()`` (the cached input "teacher").
+    cached_inputs: other kinds of cached input it asks for, e.g. ``("expert-trajectories",)`` for
+        ``task.expert_trajectories()``; built once per dataset and seed by the harness, first.
     soft_labels: ``expand`` may return float32 soft labels ``(N, classes)``.
     eval_augmentation: overrides ``augment_batch`` to augment batches while students train.
     uses_ipc: False for references such as ``full`` that ignore the IPC (run once per seed).
     exact_ipc: ``expand`` returns exactly IPC clips per class. False for methods whose stored budget
         expands into more clips (VDSD combines static and dynamic memories); storage still counts.
     storage_budget_bytes: an upper bound the artifact promises to respect, or None.
+    own_eval_recipe: students train with ``evaluation_recipe(artifact, recipe)`` instead of the
+        protocol's recipe (a paper's evaluation-time deviation, e.g. MTT's learned step size);
+        marked § on the board, which also shows the plain score under the protocol's recipe.
     """
 
     needs_teacher: bool = False
@@ -45,6 +51,18 @@ class DistillerTags:
     uses_ipc: bool = True
     exact_ipc: bool = True
     storage_budget_bytes: int | None = None
+    cached_inputs: tuple[str, ...] = ()
+    own_eval_recipe: bool = False
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Every kind of cached input the distiller may ask for."""
+        return (("teacher",) if self.needs_teacher else ()) + tuple(k for k in self.cached_inputs if k != "teacher")
+
+    @property
+    def decoupled(self) -> bool:
+        """Scored twice: its own way and plain (hard labels, no augmentation, the protocol's recipe)."""
+        return self.soft_labels or self.eval_augmentation or self.own_eval_recipe
 
 
 @dataclass
@@ -118,6 +136,9 @@ class DistillTask:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     student_factory: Callable[[int], torch.nn.Module] | None = field(default=None, repr=False)
     teacher_factory: Callable[[str | None], torch.nn.Module] | None = field(default=None, repr=False)
+    # (kind, options) -> named tensors of a cached input (see vddbench.inputs)
+    input_factory: Callable[[str, dict[str, Any]], dict[str, torch.Tensor]] | None = field(default=None, repr=False)
+    expert_recipe: "ExpertRecipe | None" = field(default=None, repr=False)
     _students_made: int = field(default=0, repr=False)
 
     def generator(self, offset: int = 0) -> torch.Generator:
@@ -163,6 +184,32 @@ class DistillTask:
             raise DistillerError("this task has no teacher factory")
         return self.teacher_factory(student).to(self.device).eval()
 
+    def cached(self, kind: str, **options: Any) -> dict[str, torch.Tensor]:
+        """The named tensors of a cached input (declare its kind in ``tags.cached_inputs``)."""
+        if self.input_factory is None:
+            raise DistillerError("this task has no cached inputs")
+        return self.input_factory(kind, options)
+
+    def expert_trajectories(self, experts: int, epochs: int) -> "ExpertTrajectories":
+        """The first ``experts`` expert trajectories of the protocol (its ``expert_recipe``; at most
+        ``experts`` of it), snapshots after 0..``epochs`` epochs, on the CPU. Built once per dataset,
+        seed, expert and ``epochs``, and shared by every cell that asks; never part of the artifact."""
+        from .inputs.experts import ExpertTrajectories, expert_options
+
+        recipe = self.expert_recipe
+        if self.student_factory is None or recipe is None:
+            raise DistillerError("this task has no expert trajectories")
+        if not 1 <= experts <= recipe.experts or not 1 <= epochs <= recipe.epochs:
+            raise DistillerError(f"expert trajectories: asked for {experts} experts x {epochs} epochs; the protocol "
+                                 f"has {recipe.experts} x {recipe.epochs}")
+        template = self.student_factory(0)  # names and shapes only (new_student would shift its seeds)
+        arch = getattr(template, "name", None) or "protocol-student"
+        params = torch.stack([self.cached("expert-trajectories", **expert_options(arch, e, epochs, recipe))["params"]
+                              for e in range(experts)])
+        named = list(template.named_parameters())
+        return ExpertTrajectories(params, tuple(n for n, _ in named), tuple(tuple(p.shape) for _, p in named),
+                                  recipe.lr)
+
 
 class Distiller:
     """Base class of every distiller. Subclasses set ``name`` and implement ``distill``."""
@@ -188,6 +235,11 @@ class Distiller:
 
             return DistilledVideos(normalize(artifact.tensors["videos_uint8"]), artifact.tensors["labels"])
         return DistilledVideos(artifact.tensors["videos"], artifact.tensors["labels"])
+
+    def evaluation_recipe(self, artifact: Artifact, recipe: "EvalRecipe") -> "EvalRecipe":
+        """The recipe students train on this artifact with, if ``tags.own_eval_recipe`` (the
+        paper's deviation, e.g. ``dataclasses.replace(recipe, lr=learned_lr)``). Default: ``recipe``."""
+        return recipe
 
     def augment_batch(self, videos: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
         """Evaluation-time augmentation of one training batch (only if ``tags.eval_augmentation``).

@@ -49,6 +49,15 @@ def lr_factor(recipe: EvalRecipe, n: int, decay_step: int) -> Callable[[int], fl
     return factor
 
 
+def make_optimizer(student: torch.nn.Module, recipe: EvalRecipe) -> torch.optim.Optimizer:
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(student.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"recipe optimizer should be 'sgd' or 'adam'; got {recipe.optimizer!r}")
+
+
 def _orders(n: int, recipe: EvalRecipe, order_rng: torch.Generator) -> Iterator[torch.Tensor]:
     """The index tensor of every SGD step: seeded permutations of the set (one per pass), walked in
     batches; a set no larger than a batch trains full-batch."""
@@ -66,10 +75,9 @@ def _orders(n: int, recipe: EvalRecipe, order_rng: torch.Generator) -> Iterator[
 def _fit(student: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int,
          recipe: EvalRecipe, seed: int, augment: Augment | None,
          progress: Callable[[int], None] | None) -> torch.nn.Module:
-    """The training loop both paths share: SGD with momentum, one lr step, seeded dropout."""
+    """The training loop both paths share: SGD with momentum (or Adam), one lr step, seeded dropout."""
     device = next(student.parameters()).device
-    optimizer = torch.optim.SGD(student.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
+    optimizer = make_optimizer(student, recipe)
     total, decay_step = schedule(recipe, n)
     per_pass = -(-n // recipe.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, n, decay_step))

@@ -38,3 +38,14 @@ def register_datasets(register):
     A source has a unique ``name`` and ``load(spec, split, root)`` returning a ``vddbench.VideoSplit``
     for ``split`` in ``("train", "test")``. The test split is loaded only by the evaluator.
     """
+
+
+@hookspec
+def register_cached_inputs(register):
+    """Register kinds of cached input: call ``register(kind)`` with a ``vddbench.CachedInput``.
+
+    A cached input is built by the harness once per (protocol, dataset, seed, options) from the
+    training split (``kind.build(context, options)`` returns named tensors), shared by every cell
+    that asks for it (``task.cached(kind, **options)``), and never counted in a distiller's storage.
+    vddbench registers ``teacher`` and ``expert-trajectories`` this way.
+    """

@@ -47,6 +47,7 @@ class Registry:
     distillers: dict[str, Entry] = field(default_factory=dict)
     students: dict[str, Entry] = field(default_factory=dict)
     datasets: dict[str, Entry] = field(default_factory=dict)
+    cached_inputs: dict[str, Entry] = field(default_factory=dict)
     broken: list[str] = field(default_factory=list)  # one line per plugin that was skipped, and why
     excluded: list[str] = field(default_factory=list)  # entry points VDDBENCH_LOAD_PLUGINS left out
 
@@ -194,6 +195,8 @@ def get_registry() -> Registry:
             distillers=_collect(pm, providers, "register_distillers", _validate_distiller, broken),
             students=_collect(pm, providers, "register_students", _validate_named("student", "StudentSpec"), broken),
             datasets=_collect(pm, providers, "register_datasets", _validate_named("dataset", "DatasetSource"), broken),
+            cached_inputs=_collect(pm, providers, "register_cached_inputs",
+                                   _validate_named("cached input", "CachedInput"), broken),
             broken=broken, excluded=excluded,
         )
     return _registry

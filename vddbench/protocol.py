@@ -63,6 +63,28 @@ class EvalRecipe:
     # root scaling rule) when True; VDSD keeps lr (False). On the embedded protocol a full batch of
     # 10 clips at the lr of a batch of 32 collapses to chance on some seeds.
     sqrt_lr_scaling: bool = False
+    # "sgd" (with momentum) or "adam" (lr and weight_decay; momentum unused). The protocols use
+    # SGD; a distiller's own recipe (``Distiller.evaluation_recipe``, tagged §) may use Adam.
+    optimizer: str = "sgd"
+
+
+@dataclass(frozen=True)
+class ExpertRecipe:
+    """How a protocol's expert trajectories are trained (VDSD's buffer.sh): ``experts`` students,
+    each trained ``epochs`` epochs on the whole training split with plain SGD, saved every epoch."""
+
+    experts: int = 30
+    epochs: int = 50
+    lr: float = 0.01
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+
+
+# Fields added after records were committed, with the default they are left out of the canonical
+# JSON at: a protocol that does not use one keeps its id (and its records).
+_ADDED_FIELDS = {"expert_recipe": dataclasses.asdict(ExpertRecipe())}
+_ADDED_RECIPE_FIELDS = {"optimizer": "sgd"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,8 @@ class Protocol:
     # Seeds on which the students after the first (the cross-architecture columns) are evaluated;
     # None: every seed. The protocol student is evaluated on every seed.
     cross_architecture_seeds: tuple[int, ...] | None = None
+    # Expert trajectories (``task.expert_trajectories()``): a distiller uses the first few of them.
+    expert_recipe: ExpertRecipe = field(default_factory=ExpertRecipe)
 
     def students_for(self, seed: int) -> tuple[str, ...]:
         """The students a cell of this seed is evaluated on."""
@@ -113,6 +137,13 @@ class Protocol:
         from .students import student_config
 
         body = self.to_dict()
+        for key, default in _ADDED_FIELDS.items():
+            if body[key] == default:
+                del body[key]
+        for recipe in (body["recipe"], body["teacher_recipe"]):
+            for key, default in _ADDED_RECIPE_FIELDS.items():
+                if recipe is not None and recipe[key] == default:
+                    del recipe[key]
         body["student_configs"] = {
             d.name: {s: student_config(s, d.num_classes, d.clip) for s in self.students}
             for d in self.datasets

@@ -7,6 +7,7 @@ trained on it and scored. Each (cell, student) becomes one record.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -19,24 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save
-
+from . import cell as cell_core
 from .artifacts import describe, load_artifact, save_artifact, verified
-from .distiller import Artifact, DistilledVideos, Distiller, DistillTask
+from .distiller import Artifact, DistilledVideos, Distiller
 from .errors import DataError, DistillerError, ProtocolError, ResultsError
-from .device import NondeterminismLog, configure, forked_rng, resolve_device, settings
+from .device import NondeterminismLog, configure, resolve_device, settings
 from .device import describe as describe_device
-from .evaluate import score, train, train_on_split, train_student
+from .evaluate import score, train, train_student
+from .inputs import BuildContext, DiskInputs
 from .measure import Measure
 from .plugins import get_registry
 from .protocol import Protocol, get_protocol
-from .results import SCHEMA_VERSION, ResultStore, write_bytes_atomic, write_json_atomic
+from .results import SCHEMA_VERSION, ResultStore, write_json_atomic
+from .seeding import stable_seed
 from .students import build_student
 
-
-def stable_seed(*parts: Any) -> int:
-    """A seed derived from its parts; the same on every machine and Python version."""
-    return int.from_bytes(hashlib.sha256(json.dumps(parts).encode()).digest()[:4], "little")
+__all__ = ["Cell", "CellRun", "plan", "run_cell", "stable_seed"]
 
 
 @dataclass(frozen=True)
@@ -121,8 +120,7 @@ def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None,
     for cls in classes:
         distiller = cls(**cls.defaults_for(protocol.name))
         params = json.dumps(distiller.get_params(), sort_keys=True)
-        decoupled = distiller.tags.soft_labels or distiller.tags.eval_augmentation
-        plain = protocol.protocol_student if decoupled and protocol.protocol_student in student_list else None
+        plain = protocol.protocol_student if distiller.tags.decoupled and protocol.protocol_student in student_list else None
         for dataset in dataset_names:
             for ipc in (ipc_list if cls.tags.uses_ipc else (None,)):
                 for seed in seed_list:
@@ -171,6 +169,11 @@ class CellRun:
         configure(self.device)  # deterministic settings of a GPU run (recorded in base_record)
         self.nondeterministic = NondeterminismLog()  # ops that could not follow them
         self._splits: dict[str, Any] = {}
+        context = BuildContext(self.protocol, self.spec, cell.seed, self.device, lambda: self.split("train"))
+        self.inputs = DiskInputs(context, store.root / "cached")  # the teacher, expert trajectories, ...
+        self.input_seconds = 0.0  # building or reading cached inputs: the harness's work, not the distiller's
+        self.used_inputs: list[dict[str, Any]] = []  # what the records name (read back with a saved artifact)
+        self.own_recipe = self.protocol.recipe  # what "own" scoring trains with (see Distiller.evaluation_recipe)
 
     def split(self, name: str):
         if name not in self._splits:
@@ -198,31 +201,8 @@ class CellRun:
             # real datasets: how much of the listed train/test split this copy held (None: generated)
             "data_coverage": next((s.coverage for s in reversed(list(self._splits.values()))
                                    if getattr(s, "coverage", None)), None),
+            "cached_inputs": self.used_inputs,
         }
-
-    # -- the student factories handed to the distiller ------------------------------------------
-    def new_student(self, seed: int) -> torch.nn.Module:
-        return build_student(self.protocol.protocol_student, self.spec.num_classes, self.spec.clip, seed)
-
-    def teacher(self, arch: str | None) -> torch.nn.Module:
-        """Train (or load the cached) teacher: ``arch`` trained on the whole training split."""
-        import fcntl
-
-        from safetensors.torch import load_file
-
-        arch = arch or self.protocol.protocol_student
-        seed = stable_seed("teacher", self.cell.seed, arch)
-        path = self.store.teacher_path(self.cell.protocol_id, self.cell.dataset, arch, self.cell.seed)
-        model = build_student(arch, self.spec.num_classes, self.spec.clip, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "w") as lock:  # one builder; others wait, then load
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not path.exists():
-                # streamed from the uint8 split: memory is a few batches, whatever the split's size
-                train_on_split(model.to(self.device), self.split("train"), self.protocol.teacher_training, seed)
-                write_bytes_atomic(path, save({k: v.contiguous().cpu() for k, v in model.state_dict().items()}))
-        model.load_state_dict(load_file(str(path)))
-        return model.eval()
 
     # -- phases ----------------------------------------------------------------------------------
     def distill(self) -> tuple[Path, dict[str, Any]]:
@@ -233,19 +213,22 @@ class CellRun:
         costs = self.saved_costs(path, meta_path)
         if costs is not None:
             return path, costs
-        train = self.split("train")
-        task = DistillTask(train=train, num_classes=self.spec.num_classes, ipc=c.ipc or 0, seed=c.seed,
-                           clip=self.spec.clip, dataset=c.dataset, device=self.device,
-                           student_factory=self.new_student, teacher_factory=self.teacher)
-        with forked_rng(self.device), Measure(self.device) as m, self.test_split_guard(), self.nondeterministic:
-            torch.manual_seed(stable_seed("distill", c.key))  # the CPU's and every GPU's generator
-            artifact = self.distiller.distill(task)
-        if not isinstance(artifact, Artifact):
-            raise TypeError(f"distiller '{c.distiller}' should return a vddbench.Artifact; got {type(artifact).__name__}")
+        task = cell_core.make_task(self.protocol, self.spec, self.split("train"), c.ipc or 0, c.seed, self.device,
+                                   self.inputs, on_input=self._on_input)
+        with Measure(self.device) as m, self.test_split_guard(), self.nondeterministic:
+            artifact = cell_core.distill(self.distiller, task, c.key)
         save_artifact(artifact, path)
         costs = m.costs("distill")
-        write_json_atomic(meta_path, {"costs": costs, **describe(path)})  # its sha256, checked on reuse
+        if self.input_seconds:  # building a shared teacher or experts is not the distiller's cost
+            costs["distill_seconds"] = round(max(0.0, costs["distill_seconds"] - self.input_seconds), 3)
+            costs["cached_input_seconds"] = round(self.input_seconds, 3)
+        self.used_inputs = self.inputs.describe_used()
+        # its sha256 (checked on reuse) and the cached inputs it was made with
+        write_json_atomic(meta_path, {"costs": costs, "cached_inputs": self.used_inputs, **describe(path)})
         return path, costs
+
+    def _on_input(self, kind: str, seconds: float) -> None:
+        self.input_seconds += seconds
 
     def saved_costs(self, path: Path, meta_path: Path) -> dict[str, Any] | None:
         """The distillation costs of a saved artifact that still matches its sha256, else None.
@@ -256,6 +239,7 @@ class CellRun:
         try:
             meta = json.loads(meta_path.read_text())
             if verified(path, meta) and isinstance(meta["costs"], dict):
+                self.used_inputs = meta.get("cached_inputs", [])
                 return meta["costs"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
@@ -326,8 +310,14 @@ class CellRun:
                                  "soft_labels": False, "eval_augmentation": False}
         data = self.distiller.expand(artifact)
         self.check_rules(data)
-        return data, {**describe(path), "storage_basis": "artifact", "num_videos": len(data.videos),
-                      "soft_labels": data.soft, "eval_augmentation": self.distiller.tags.eval_augmentation}
+        tags = self.distiller.tags
+        info = {**describe(path), "storage_basis": "artifact", "num_videos": len(data.videos),
+                "soft_labels": data.soft, "eval_augmentation": tags.eval_augmentation,
+                "own_eval_recipe": tags.own_eval_recipe}
+        if tags.own_eval_recipe:  # the paper's evaluation deviation, recorded in full
+            self.own_recipe = self.distiller.evaluation_recipe(artifact, self.protocol.recipe)
+            info["eval_recipe"] = dataclasses.asdict(self.own_recipe)
+        return data, info
 
     def run(self) -> list[dict[str, Any]]:
         todo = [s for s in self.cell.slots if not self.store.is_done(self.record_path(s))]
@@ -357,7 +347,7 @@ class CellRun:
                     if scoring == "plain":
                         train_student(model, plain, self.protocol.recipe, seed)
                     else:
-                        train(model, data, self.protocol.recipe, seed, augment)  # a distilled set, or a split
+                        train(model, data, self.own_recipe, seed, augment)  # a distilled set, or a split
                     metrics = score(model, test)
                 result = {"status": "ok", "metrics": metrics, **artifact_info, "costs": {**costs, **m.costs("eval")}}
             except (ResultsError, DataError):
@@ -365,7 +355,8 @@ class CellRun:
             except Exception as exc:
                 result = {"status": "failed", **artifact_info, "error": _error("evaluate", exc)}
             if scoring == "plain":  # what this record was trained with
-                result.update(soft_labels=False, eval_augmentation=False)
+                result.update(soft_labels=False, eval_augmentation=False, own_eval_recipe=False)
+                result.pop("eval_recipe", None)
             records.append(self._write(slot, result))
         return records
 

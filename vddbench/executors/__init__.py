@@ -52,15 +52,16 @@ def absolute(cells: list[Cell], results_root: str) -> tuple[list[Cell], str]:
     return fixed, os.path.abspath(results_root)
 
 
-def teacher_leaders(cells: list[Cell]) -> dict[Cell, Cell]:
-    """``{follower: leader}``: the cells that should wait for another cell to build their teacher.
+def input_leaders(cells: list[Cell]) -> dict[Cell, Cell]:
+    """``{follower: leader}``: the cells that should wait for another cell to build their cached inputs.
 
-    A distiller with ``tags.needs_teacher`` trains a teacher per dataset and seed, cached in the
-    results directory under a file lock (``CellRun.teacher``), so it is built once whatever the
-    order. The lock alone would leave every other cell of the group waiting, holding its CPU or GPU,
-    while one of them trains it; so the first cell of each (dataset, seed, distiller) group runs
-    first and the others are released when it is done (Ray: held back; SLURM: a second array with
-    ``--dependency=afterany`` on the first).
+    A distiller whose tags name cached inputs (``needs_teacher``, ``cached_inputs``: the teacher,
+    expert trajectories, ...) has them built per dataset and seed, cached in the results directory
+    under a file lock (``vddbench.inputs.DiskInputs``), so each is built once whatever the order.
+    The lock alone would leave every other cell of the group waiting, holding its CPU or GPU, while
+    one of them builds it; so the first cell of each (dataset, seed, distiller) group runs first (the
+    first phase) and the others are released when it is done (Ray: held back; SLURM: a second array
+    with ``--dependency=afterany`` on the first).
     """
     from ..plugins import get_registry
 
@@ -69,7 +70,7 @@ def teacher_leaders(cells: list[Cell]) -> dict[Cell, Cell]:
     out: dict[Cell, Cell] = {}
     for cell in cells:
         entry = distillers.get(cell.distiller)
-        if entry is None or not entry.obj.tags.needs_teacher:
+        if entry is None or not entry.obj(**cell.params).tags.inputs:
             continue
         group = (cell.protocol_id, cell.dataset, cell.seed, cell.distiller)
         if group in leaders:

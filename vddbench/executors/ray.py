@@ -3,8 +3,8 @@
 One task per cell, each reserving ``cpus_per_cell`` CPUs and ``gpus_per_cell`` GPUs; Ray places
 them. The task's runtime environment fixes ``OMP_NUM_THREADS`` (and friends) before the worker
 imports torch, and ``run_cell`` sets the protocol's torch thread count, so records match the other
-executors'. A cell whose teacher another cell is building is held back until that cell is done
-(:func:`vddbench.executors.teacher_leaders`). Ray retries a task whose worker died
+executors'. A cell whose cached inputs (teacher, expert trajectories) another cell is building is
+held back until that cell is done (:func:`vddbench.executors.input_leaders`). Ray retries a task whose worker died
 (``max_retries``); an exception that escapes a cell is reported, not retried (``run_cell``
 already records distiller and student errors).
 
@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from ..runner import Cell, run_cell
-from . import OnDone, absolute, forwarded_env, teacher_leaders, thread_env
+from . import OnDone, absolute, forwarded_env, input_leaders, thread_env
 
 
 def _cell_task(cell: Cell, results_root: str) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ class RayExecutor:
         options = dict(num_cpus=self.cpus_per_cell, num_gpus=self.gpus_per_cell, max_retries=self.max_retries,
                        retry_exceptions=False,
                        runtime_env={"env_vars": {**thread_env(self.threads), **forwarded_env()}})
-        after = teacher_leaders(cells)  # cells that wait for the one building their teacher
+        after = input_leaders(cells)  # cells that wait for the one building their cached inputs
         held: dict[Cell, list[tuple[Cell, Cell]]] = {}
         queue = []
         for pair in zip(cells, remote_cells):

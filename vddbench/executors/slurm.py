@@ -11,8 +11,8 @@ still pending or running is waited for, not submitted twice (``<results>/slurm/s
 remembers which job runs which cell); a cell whose job ended without its records (failed, timed out,
 cancelled, node failure) is reported and submitted again. A job that reaches its time limit or is
 preempted is requeued by submitit and restarts its cell (a saved artifact is reused). Cells whose
-teacher another cell builds go in a second array that waits for the first
-(``--dependency=afterany``), so they load the teacher instead of idling on its lock.
+cached inputs (teacher, expert trajectories) another cell builds go in a second array that waits
+for the first (``--dependency=afterany``), so they load them instead of idling on their lock.
 
 ``cluster="local"`` runs the same jobs on this machine with submitit's LocalExecutor (tests, and a
 dry run of a configuration before it goes to the cluster).
@@ -37,7 +37,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError, pickle_load
 from ..errors import ProtocolError, VddbenchError
 from ..results import read_json, write_json_atomic
 from ..runner import Cell, run_cell
-from . import OnDone, absolute, teacher_leaders, thread_env
+from . import OnDone, absolute, input_leaders, thread_env
 
 CLUSTERS = ("slurm", "local")
 # sacct states of a job that may still write its records; anything else has ended.
@@ -227,9 +227,9 @@ class SlurmExecutor:
             attached = len(cells) - len(todo)
             arrays: list[str] = []
             if todo:
-                # First phase: cells that build a teacher; the cells waiting for it follow, in a
-                # second array that starts when the first phase ended (see teacher_leaders).
-                after = teacher_leaders(cells)
+                # First phase: cells that build cached inputs; the cells waiting for it follow, in a
+                # second array that starts when the first phase ended (see input_leaders).
+                after = input_leaders(cells)
                 executor = self.executor(folder)
                 for phase in ([p for p in todo if p[0] not in after], [p for p in todo if p[0] in after]):
                     if not phase:

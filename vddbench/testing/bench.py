@@ -23,18 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
-from ..artifacts import describe, load_artifact, save_artifact
+from .. import cell as cell_core
+from ..artifacts import describe
 from ..data import ArraySplit
 from ..distiller import Artifact, DistilledVideos, Distiller, DistillTask
 from ..errors import DistillerError
-from ..evaluate import train_on_split
+from ..inputs import BuildContext, MemoryInputs
 from ..plugins import get_registry
 from ..protocol import Protocol, get_protocol
-from ..runner import Cell, stable_seed
-from ..students import build_student
+from ..runner import Cell
 
 # Seconds one distillation may take, per protocol. Stated in the failure message; override with
 # ``time_budget_s``. Generous on purpose: CI machines are slow and shared.
@@ -145,7 +144,6 @@ def watch_file_reads(log: list[str]):
 
 # -- the protocol's data and models, built once per process -------------------------------------
 _SPLITS: dict[str, tuple[ArraySplit, str]] = {}
-_TEACHERS: dict[tuple, dict[str, torch.Tensor]] = {}
 
 
 def training_split(protocol: Protocol) -> tuple[ArraySplit, str]:
@@ -157,41 +155,17 @@ def training_split(protocol: Protocol) -> tuple[ArraySplit, str]:
     return _SPLITS[protocol.protocol_id]
 
 
-def _teacher(protocol: Protocol, seed: int, device: torch.device, arch: str | None) -> torch.nn.Module:
-    """Like the harness's teacher: ``arch`` trained on the whole training split; cached in memory."""
-    spec = protocol.datasets[0]
-    arch = arch or protocol.protocol_student
-    model_seed = stable_seed("teacher", seed, arch)
-    key = (protocol.protocol_id, arch, seed)
-    if key not in _TEACHERS:
-        train, _ = training_split(protocol)
-        model = build_student(arch, spec.num_classes, spec.clip, model_seed).to(device)
-        train_on_split(model, train, protocol.teacher_training, model_seed)  # streamed, as the harness's
-        _TEACHERS[key] = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
-    model = build_student(arch, spec.num_classes, spec.clip, model_seed)
-    model.load_state_dict(_TEACHERS[key])
-    return model.eval()
-
-
 def make_task(protocol: Protocol | str = "smoke", ipc: int = 1, seed: int = 0, device: str = "cpu",
-              train=None, on_teacher: Callable[[str | None, float], None] | None = None) -> DistillTask:
-    """A ``DistillTask`` on the protocol's first dataset, with the harness's student and teacher."""
+              train=None, on_input: Callable[[str, float], None] | None = None) -> DistillTask:
+    """A ``DistillTask`` on the protocol's first dataset, made as the harness makes it, with cached
+    inputs (teacher, expert trajectories) built from the pristine training split, kept in memory."""
     protocol = get_protocol(protocol) if isinstance(protocol, str) else protocol
     spec = protocol.datasets[0]
     dev = torch.device(device)
-
-    def teacher(arch: str | None) -> torch.nn.Module:
-        start = time.perf_counter()
-        model = _teacher(protocol, seed, dev, arch).to(dev)
-        if on_teacher:
-            on_teacher(arch, time.perf_counter() - start)
-        return model
-
-    return DistillTask(
-        train=train if train is not None else training_split(protocol)[0], num_classes=spec.num_classes,
-        ipc=ipc, seed=seed, clip=spec.clip, dataset=spec.name, device=dev,
-        student_factory=lambda s: build_student(protocol.protocol_student, spec.num_classes, spec.clip, s),
-        teacher_factory=teacher)
+    pristine = training_split(protocol)[0]
+    inputs = MemoryInputs(BuildContext(protocol, spec, seed, dev, lambda: pristine))
+    return cell_core.make_task(protocol, spec, train if train is not None else pristine, ipc, seed, dev, inputs,
+                               on_input=on_input)
 
 
 # -- one instrumented distillation ----------------------------------------------------------------
@@ -218,12 +192,12 @@ class Run:
     expand_loads: list[str] = field(default_factory=list)
     expand_files: list[str] = field(default_factory=list)
     late_reads: int = 0
-    teacher_calls: list[str | None] = field(default_factory=list)
-    teacher_seconds: float = 0.0  # training the (cached) teacher is the harness's work, not the distiller's
+    input_calls: list[str] = field(default_factory=list)  # the kinds of cached input it asked for
+    input_seconds: float = 0.0  # building cached inputs (teacher, experts) is the harness's work, not the distiller's
 
-    def on_teacher(self, arch: str | None, seconds: float) -> None:
-        self.teacher_calls.append(arch)
-        self.teacher_seconds += seconds
+    def on_input(self, kind: str, seconds: float) -> None:
+        self.input_calls.append(kind)
+        self.input_seconds += seconds
 
     @property
     def where(self) -> str:
@@ -285,7 +259,7 @@ def distil(cls: type[Distiller], params: dict[str, Any], opts: Options, ipc: int
     pristine, fingerprint = training_split(protocol)
     train = GuardedSplit(pristine)
     run = Run(name, ipc, seed, device)
-    task = make_task(protocol, ipc or 0, seed, device, train, on_teacher=run.on_teacher)
+    task = make_task(protocol, ipc or 0, seed, device, train, on_input=run.on_input)
     test_rule = (lambda split: f"distiller '{name}' should never read the test split; got a request for it "
                                f"while distilling" if split == "test" else None) if forbid_test else (lambda s: None)
     run.phase = "distil"
@@ -293,22 +267,19 @@ def distil(cls: type[Distiller], params: dict[str, Any], opts: Options, ipc: int
     torch.set_num_threads(protocol.torch_threads)  # as run_cell does, so timings mean the same
     try:
         distiller = cls(**params)
-        with watch_dataset_loads(run.distill_loads, test_rule), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stable_seed("distill", cell.key))  # exactly as runner.CellRun.distill
+        with watch_dataset_loads(run.distill_loads, test_rule):
             start = time.perf_counter()
             try:
-                artifact = distiller.distill(task)
+                artifact = cell_core.distill(distiller, task, cell.key)  # seeded as in a run
             finally:
-                run.seconds = time.perf_counter() - start - run.teacher_seconds
+                run.seconds = time.perf_counter() - start - run.input_seconds
         train.closed = True
-        if not isinstance(artifact, Artifact):
-            raise TypeError(f"distill returned {type(artifact).__name__}, not a vddbench.Artifact")
         run.artifact = artifact
         run.phase = "save its artifact"
-        run.path = save_artifact(artifact, _workdir() / f"{cell.key}-{len(_CACHE)}-{time.monotonic_ns()}.safetensors")
+        run.path = _workdir() / f"{cell.key}-{len(_CACHE)}-{time.monotonic_ns()}.safetensors"
+        reloaded = cell_core.save_and_reload(artifact, run.path)
         run.info = describe(run.path)
         run.phase = "expand its reloaded artifact"
-        reloaded = load_artifact(run.path)
         with watch_dataset_loads(run.expand_loads), watch_file_reads(run.expand_files):
             run.data = _cloned(distiller.expand(reloaded))
             try:

@@ -149,13 +149,16 @@ def check_test_split_unread(distiller, *, protocol="smoke", device="cpu", **_):
         _fail(cls, "never read the test split", f"{run.distill_loads.count('test')} load(s) of it while distilling{run.where}")
 
 
-def check_teacher_use_declared(distiller, *, protocol="smoke", device="cpu", **_):
-    """Without tags.needs_teacher, distill never calls task.teacher()."""
+def check_cached_inputs_declared(distiller, *, protocol="smoke", device="cpu", **_):
+    """distill asks only for the cached inputs its tags declare (needs_teacher, cached_inputs)."""
     cls, params, opts = _setup(distiller, protocol, device)
+    declared = cls(**params).tags.inputs
     for ipc in _ipcs(cls, opts):
         run = distil(cls, params, opts, ipc)
-        if run.teacher_calls:
-            _fail(cls, "declare tags.needs_teacher=True to call task.teacher()", f"{len(run.teacher_calls)} call(s){run.where}")
+        undeclared = sorted(set(run.input_calls) - set(declared))
+        if undeclared:
+            how = " and ".join("needs_teacher=True" if k == "teacher" else f"cached_inputs=({k!r},)" for k in undeclared)
+            _fail(cls, f"declare tags {how} to use {', '.join(undeclared)}", f"{len(run.input_calls)} call(s){run.where}")
 
 
 # -- what it stores -------------------------------------------------------------------------------
@@ -225,34 +228,6 @@ def check_storage_budget(distiller, *, protocol="smoke", device="cpu", **_):
 
 
 # -- how it fails and how long it takes -----------------------------------------------------------
-def check_invalid_ipc(distiller, *, protocol="smoke", device="cpu", **_):
-    """IPC 0 is refused with a vddbench.DistillerError (or ValueError) that mentions the IPC."""
-    cls, params, opts = _setup(distiller, protocol, device)
-    run = distil(cls, params, opts, 0, cached=False)
-    should = "refuse IPC 0 with a vddbench.DistillerError (or ValueError) that mentions the IPC"
-    if run.error is None:
-        _fail(cls, should, f"an artifact of {run.info.get('storage_bytes')} bytes")
-    clear = issubclass(run.error_type, (VddbenchError, ValueError)) and "ipc" in run.error.lower()
-    if run.phase != "distil" or not clear:
-        _fail(cls, should, f"{run.error} (while trying to {run.phase})")
-
-
-def _absent_device() -> str:
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return f"cuda:{count}"
-
-
-def check_unavailable_device(distiller, *, protocol="smoke", device="cpu", **_):
-    """A device this machine lacks gives an error naming it (or, if unused, a valid artifact)."""
-    cls, params, opts = _setup(distiller, protocol, device)
-    absent = _absent_device()
-    run = distil(cls, params, opts, _ipcs(cls, opts)[0], device=absent, cached=False)
-    if run.error is None:
-        return  # it never touched the device: fine, its output is checked elsewhere
-    if run.phase != "distil" or not any(w in run.error.lower() for w in ("cuda", "device", "gpu")):
-        _fail(cls, f"fail with an error naming the device when given '{absent}'", f"{run.error} (while trying to {run.phase})")
-
-
 def check_time_budget(distiller, *, protocol="smoke", device="cpu", time_budget_s=None, **_):
     """Each cell of the protocol distils within the stated time budget (teacher training excluded)."""
     cls, params, opts = _setup(distiller, protocol, device, time_budget_s)

@@ -16,9 +16,9 @@ from . import checks as c
 
 CHECKS: tuple[Callable, ...] = (
     c.check_registration, c.check_output_contract, c.check_clips_per_class, c.check_determinism, c.check_training_split_unchanged,
-    c.check_test_split_unread, c.check_teacher_use_declared, c.check_artifact_round_trip,
-    c.check_artifact_self_contained, c.check_storage_honest, c.check_storage_budget, c.check_invalid_ipc,
-    c.check_unavailable_device, c.check_time_budget, c.check_augment_batch,
+    c.check_test_split_unread, c.check_cached_inputs_declared, c.check_artifact_round_trip,
+    c.check_artifact_self_contained, c.check_storage_honest, c.check_storage_budget,
+    c.check_time_budget, c.check_augment_batch,
 )
 CHECK_NAMES = tuple(check.__name__ for check in CHECKS)
 
@@ -27,11 +27,9 @@ def yield_checks(cls) -> Iterator[Callable]:
     """The checks that apply to a distiller class, chosen from its tags."""
     tags = cls.tags if isinstance(cls.tags, DistillerTags) else DistillerTags()  # bad tags: registration fails
     for check in CHECKS:
-        if check is c.check_teacher_use_declared and tags.needs_teacher:
-            continue  # it may call the teacher
         if check is c.check_storage_budget and tags.storage_budget_bytes is None:
             continue  # no budget declared
-        if check in (c.check_invalid_ipc, c.check_clips_per_class) and not tags.uses_ipc:
+        if check is c.check_clips_per_class and not tags.uses_ipc:
             continue  # ignores the IPC, so 0 is fine
         if check is c.check_augment_batch and not tags.eval_augmentation:
             continue  # the harness never calls augment_batch

@@ -83,8 +83,6 @@ class DM(vddbench.Distiller):
         if self.embedding not in ("flat", "pooled"):
             raise vddbench.DistillerError(
                 f"distiller 'dm': embedding should be 'flat' or 'pooled'; got {self.embedding!r}")
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller 'dm' needs IPC >= 1; got {task.ipc}")
         if self.iterations < 0 or self.batch_real < 1:
             raise vddbench.DistillerError("distiller 'dm': iterations should be >= 0 and batch_real >= 1")
         for label in range(task.num_classes):

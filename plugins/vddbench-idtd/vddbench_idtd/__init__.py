@@ -53,8 +53,6 @@ class IDTD(vddbench.Distiller):
 
     # -- distillation --------------------------------------------------------------------------
     def _check(self, task: vddbench.DistillTask) -> None:
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller 'idtd' needs IPC >= 1; got {task.ipc}")
         if self.k < 1 or self.init not in ("noise", "real"):
             raise vddbench.DistillerError(f"distiller 'idtd': k must be >= 1 and init 'noise' or 'real'; got k={self.k}, init={self.init!r}")
 

@@ -57,8 +57,6 @@ class OptDistill(vddbench.Distiller):
 
     # -- inputs --------------------------------------------------------------------------------
     def _check(self, task: vddbench.DistillTask) -> None:
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller '{self.name}' needs IPC >= 1; got {task.ipc}")
         if self.grid < 1 or self.boxes_per_video < 1 or (self.top_k is not None and self.top_k < 1):
             raise vddbench.DistillerError(f"distiller '{self.name}' needs grid, boxes_per_video and top_k >= 1; "
                                           f"got {self.grid}, {self.boxes_per_video}, {self.top_k}")

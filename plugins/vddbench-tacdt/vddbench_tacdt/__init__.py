@@ -84,8 +84,6 @@ class TACDT(vddbench.Distiller):
         return user_model(self.name, self.embedder, task.device)
 
     def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller '{self.name}' needs IPC >= 1; got {task.ipc}")
         if not (self.pca_components > 0 and self.birch_threshold > 0):
             raise vddbench.DistillerError(f"distiller '{self.name}' needs pca_components > 0 and "
                                           f"birch_threshold > 0; got {self.pca_components}, {self.birch_threshold}")

@@ -156,8 +156,6 @@ class TSGF(vddbench.Distiller):
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run TSGF. If ``trace`` is a list, the loss of every iteration, summed over the synthetic
         batches (each batch runs its own ``iterations`` steps), is appended to it."""
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller 'tsgf' needs IPC >= 1; got {task.ipc}")
         teacher = task.teacher(self.teacher).eval()
         teacher.requires_grad_(False)
         videos, labels = self.initial(task)

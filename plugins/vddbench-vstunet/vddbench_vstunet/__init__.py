@@ -73,8 +73,6 @@ class VSTUNet(vddbench.Distiller):
 
     # -- Algorithm 1 -----------------------------------------------------------------------------
     def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
-        if task.ipc < 1:
-            raise vddbench.DistillerError(f"distiller '{self.name}' needs IPC >= 1; got {task.ipc}")
         pool, members, pool_desc = candidate_pool(self.name, self.candidates, task, self.candidates_per_class,
                                                   task.generator(offset=1))
         everything = torch.cat(members)
