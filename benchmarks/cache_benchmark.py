@@ -38,7 +38,7 @@ def main() -> None:
         from vddbench.data import cache, normalize
         from vddbench.data.decode import ClipDecoder
         from vddbench.data.layouts import manifest_for
-        from vddbench.protocols_real import MINIUCF
+        from vddbench.protocols import MINIUCF
         from vddbench.data.ucf101 import MINIUCF_CLASSES
 
         torch.set_num_threads(1)

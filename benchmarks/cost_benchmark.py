@@ -125,8 +125,7 @@ def main() -> None:
 
     import torch
 
-    import vddbench.protocol  # noqa: F401  (before protocols_real: the protocol <-> data import cycle)
-    from vddbench.protocols_real import REAL_STUDENTS
+    from vddbench.protocols import REAL_STUDENTS
 
     torch.set_num_threads(args.threads)
     students = args.students.split(",") if args.students else list(REAL_STUDENTS)

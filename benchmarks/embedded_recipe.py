@@ -23,7 +23,7 @@ from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
 from vddbench.distiller import DistilledVideos
 from vddbench.evaluate import score, train_student
-from vddbench.protocol import EMBEDDED
+from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci
 from vddbench.students import build_student
 

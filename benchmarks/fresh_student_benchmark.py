@@ -22,7 +22,7 @@ import torch
 
 import vddbench
 from vddbench.data.moving_shapes import MovingShapes
-from vddbench.protocol import EMBEDDED
+from vddbench.protocols import EMBEDDED
 from vddbench.students import build_student, reinitialize
 
 

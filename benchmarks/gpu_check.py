@@ -123,8 +123,8 @@ def smoke_grid(args, device: str, tmp: Path, lines: list[str], failures: list[st
 
 
 def miniucf_cells(args, device: str, tmp: Path, lines: list[str], failures: list[str], notes: list[str]) -> None:
-    from vddbench.protocol import PROTOCOLS, ClipSpec, EvalRecipe, Protocol  # first: protocol <-> data cycle
-    from vddbench.protocols_real import MINIUCF
+    from vddbench.protocol import PROTOCOLS, ClipSpec, EvalRecipe, Protocol
+    from vddbench.protocols import MINIUCF
     from vddbench.data import fixtures
     from vddbench.data.ucf101 import MINIUCF_CLASSES
     from vddbench.runner import plan, run_cell
@@ -256,8 +256,7 @@ def student_costs(args, device: str, lines: list[str], tables: list[str]) -> Non
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import cost_benchmark
 
-    import vddbench.protocol  # noqa: F401  (before protocols_real: the protocol <-> data import cycle)
-    from vddbench.protocols_real import REAL_STUDENTS
+    from vddbench.protocols import REAL_STUDENTS
 
     students = ["convnet3d", "cnn-mean"] if args.tiny else None
 

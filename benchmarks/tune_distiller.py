@@ -30,7 +30,7 @@ from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
 from vddbench.evaluate import score, train_student
 from vddbench.plugins import get_registry
-from vddbench.protocol import EMBEDDED
+from vddbench.protocols import EMBEDDED
 from vddbench.runner import stable_seed
 from vddbench.stats import mean_ci, paired_difference
 from vddbench.students import build_student

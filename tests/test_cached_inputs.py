@@ -3,7 +3,6 @@ cells and executors, named in every record, never part of a distiller's storage.
 
 import dataclasses
 import json
-import textwrap
 from pathlib import Path
 
 import pytest

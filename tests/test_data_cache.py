@@ -9,7 +9,7 @@ from vddbench.data import cache, fixtures, parallel
 from vddbench.data.decode import ClipDecoder
 from vddbench.data.layouts import manifest_for
 from vddbench.data.manifest import VideoEntry
-from vddbench.protocols_real import MINIUCF
+from vddbench.protocols import MINIUCF
 
 CLASSES = ("Biking", "Diving")
 

@@ -6,7 +6,7 @@ import pytest
 from vddbench.data import fixtures
 from vddbench.data.decode import ClipDecoder, CorruptVideo, frame_indices
 from vddbench.data.layouts import manifest_for
-from vddbench.protocols_real import KINETICS400, MINIUCF
+from vddbench.protocols import KINETICS400, MINIUCF
 
 
 def test_gap_sampling_centres_test_clips_and_seeds_train_clips():

@@ -8,7 +8,7 @@ from vddbench.data import fixtures
 from vddbench.data.verify import complete, verify
 from vddbench.executors.local import LocalExecutor
 from vddbench.protocol import PROTOCOLS
-from vddbench.protocols_real import HMDB51, KINETICS400, MINIUCF, SSV2
+from vddbench.protocols import HMDB51, KINETICS400, MINIUCF, SSV2
 from vddbench.results import ResultStore
 
 UCF = ("Biking", "Diving", "Skiing")

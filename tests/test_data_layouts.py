@@ -6,7 +6,7 @@ from vddbench.data import fixtures
 from vddbench.data.layouts import manifest_for
 from vddbench.data.ucf101 import MINIUCF_CLASSES
 from vddbench.errors import DataError
-from vddbench.protocols_real import HMDB51, KINETICS400, MINIUCF, SSV2
+from vddbench.protocols import HMDB51, KINETICS400, MINIUCF, SSV2
 
 HMDB_CLASSES = ("brush_hair", "cartwheel", "chew")
 

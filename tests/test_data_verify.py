@@ -5,7 +5,7 @@ import json
 from vddbench.cli import main
 from vddbench.data import fixtures
 from vddbench.protocol import PROTOCOLS
-from vddbench.protocols_real import MINIUCF
+from vddbench.protocols import MINIUCF
 
 CLASSES = ("Biking", "Diving")
 

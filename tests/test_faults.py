@@ -517,7 +517,7 @@ def test_a_closed_output_pipe_is_no_traceback(site):
 @pytest.fixture
 def real_dataset(tmp_path, monkeypatch):
     from vddbench.data import fixtures
-    from vddbench.protocols_real import MINIUCF
+    from vddbench.protocols import MINIUCF
 
     classes = ("Biking", "Diving")
     root = fixtures.make_ucf101(tmp_path / "data", classes, train=2, test=1, other_classes=())

@@ -59,7 +59,7 @@ def test_no_cycle_among_top_level_imports():
             visit(m, [m])
 
 
-@pytest.mark.parametrize("module", ["vddbench.data.ucf101", "vddbench.data.layouts", "vddbench.protocols_real",
+@pytest.mark.parametrize("module", ["vddbench.data.ucf101", "vddbench.data.layouts", "vddbench.protocols.real",
                                     "vddbench.leaderboard", "vddbench.runner", "vddbench.testing.checks"])
 def test_module_imports_alone_in_a_fresh_interpreter(module):
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)

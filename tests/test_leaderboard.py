@@ -3,7 +3,7 @@ import copy
 import pytest
 
 from vddbench import leaderboard
-from vddbench.protocol import EMBEDDED
+from vddbench.protocols import EMBEDDED
 
 P = EMBEDDED
 

@@ -7,7 +7,8 @@ from vddbench.data.moving_shapes import CLASS_NAMES_V2, CLASSES_V2, MOTION_PAIRS
 from vddbench.distiller import DistilledVideos
 from vddbench.evaluate import score, train_student
 from vddbench import ArraySplit
-from vddbench.protocol import EMBEDDED, EvalRecipe
+from vddbench.protocol import EvalRecipe
+from vddbench.protocols import EMBEDDED
 from vddbench.students import build_student
 
 SPEC = EMBEDDED.datasets[0]

@@ -4,7 +4,8 @@ import json
 import pytest
 
 import vddbench
-from vddbench.protocol import EMBEDDED, EvalRecipe, get_protocol
+from vddbench.protocol import EvalRecipe, get_protocol
+from vddbench.protocols import EMBEDDED
 
 
 def test_protocol_is_frozen_and_its_id_is_a_hash_of_the_canonical_json():

@@ -154,7 +154,7 @@ def test_full_stores_no_copy_and_records_the_splits_bytes(smoke, tmp_path):
 def test_full_on_a_real_layout_records_the_splits_bytes_and_writes_no_copy(tmp_path, monkeypatch):
     from vddbench.data import fixtures
     from vddbench.protocol import PROTOCOLS
-    from vddbench.protocols_real import MINIUCF
+    from vddbench.protocols import MINIUCF
     from vddbench.results import ResultStore
 
     classes = ("Biking", "Diving")

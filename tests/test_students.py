@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vddbench.protocol import EMBEDDED
+from vddbench.protocols import EMBEDDED
 from vddbench.students import build_student, student_config
 
 CLIP = EMBEDDED.datasets[0].clip

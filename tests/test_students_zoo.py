@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vddbench.protocol import ClipSpec
-from vddbench.protocols_real import HMDB51, KINETICS400, MINIUCF, REAL_PROTOCOLS, REAL_STUDENTS, SSV2
+from vddbench.protocols import HMDB51, KINETICS400, MINIUCF, REAL_PROTOCOLS, REAL_STUDENTS, SSV2
 from vddbench.students import build_student, student_config
 from vddbench.students.counts import parameter_count
 

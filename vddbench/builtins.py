@@ -94,6 +94,14 @@ def register_datasets(register):
 
 
 @hookimpl
+def register_protocols(register):
+    from .protocols import BUILTIN_PROTOCOLS
+
+    for protocol in BUILTIN_PROTOCOLS:
+        register(protocol)
+
+
+@hookimpl
 def register_cached_inputs(register):
     from .inputs.experts import EXPERTS
     from .inputs.teacher import TEACHER

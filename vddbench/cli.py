@@ -171,7 +171,7 @@ def cmd_promote(args) -> int:
 
 def cmd_list(args) -> int:
     from .plugins import get_registry
-    from .protocol import PROTOCOLS
+    from .protocol import all_protocols
 
     reg = get_registry()
     print("distillers:")
@@ -188,7 +188,7 @@ def cmd_list(args) -> int:
         print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}"
               + (f"  [{counts}]" if counts else ""))
     print("protocols:")
-    for name, p in PROTOCOLS.items():
+    for name, p in all_protocols().items():
         print(f"  {name:<14} {p.protocol_id}  {p.description}")
     return 0
 

@@ -41,6 +41,16 @@ def register_datasets(register):
 
 
 @hookspec
+def register_protocols(register):
+    """Register protocols: call ``register(protocol)`` with a ``vddbench.Protocol``.
+
+    A protocol fixes its datasets (each names a registered ``DatasetSource``), IPCs, seeds, students
+    and evaluation recipe; its id is the hash of all of it. A plugin that registers a dataset can
+    ship the protocol that evaluates on it here. ``vddbench.get_protocol(name)`` reads them all.
+    """
+
+
+@hookspec
 def register_cached_inputs(register):
     """Register kinds of cached input: call ``register(kind)`` with a ``vddbench.CachedInput``.
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from .protocol import PROTOCOLS, Protocol
+from .protocol import Protocol, all_protocols
 from .stats import mean_ci, paired_difference
 
 MISSING = "—"
@@ -269,7 +269,7 @@ def render_plot(board: DatasetBoard, path: Path) -> None:
 def boards(records: Iterable[dict[str, Any]]) -> tuple[list[DatasetBoard], int]:
     """Group records by the current protocols' ids; return the boards and how many were ignored."""
     by_cell: dict[tuple[str, str], list] = defaultdict(list)
-    current = {(p.protocol_id, d.name): p for p in PROTOCOLS.values() for d in p.datasets}
+    current = {(p.protocol_id, d.name): p for p in all_protocols().values() for d in p.datasets}
     ignored = 0
     for r in records:
         key = (r["protocol_id"], r["dataset"])

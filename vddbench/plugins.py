@@ -48,6 +48,7 @@ class Registry:
     students: dict[str, Entry] = field(default_factory=dict)
     datasets: dict[str, Entry] = field(default_factory=dict)
     cached_inputs: dict[str, Entry] = field(default_factory=dict)
+    protocols: dict[str, Entry] = field(default_factory=dict)
     broken: list[str] = field(default_factory=list)  # one line per plugin that was skipped, and why
     excluded: list[str] = field(default_factory=list)  # entry points VDDBENCH_LOAD_PLUGINS left out
 
@@ -195,6 +196,7 @@ def get_registry() -> Registry:
             distillers=_collect(pm, providers, "register_distillers", _validate_distiller, broken),
             students=_collect(pm, providers, "register_students", _validate_named("student", "StudentSpec"), broken),
             datasets=_collect(pm, providers, "register_datasets", _validate_named("dataset", "DatasetSource"), broken),
+            protocols=_collect(pm, providers, "register_protocols", _validate_named("protocol", "Protocol"), broken),
             cached_inputs=_collect(pm, providers, "register_cached_inputs",
                                    _validate_named("cached input", "CachedInput"), broken),
             broken=broken, excluded=excluded,
@@ -205,5 +207,8 @@ def get_registry() -> Registry:
 def reset_registry() -> None:
     """Forget what was loaded (tests install plugins at run time)."""
     global _registry
+    from .protocol import forget_protocols
+
     _registry = None
+    forget_protocols()
     importlib.invalidate_caches()

@@ -1,4 +1,7 @@
-"""The protocol: frozen data that fixes datasets, IPCs, seeds, students and the evaluation recipe.
+"""The protocol types: frozen data that fixes datasets, IPCs, seeds, students and the evaluation recipe.
+
+The built-in protocols live in :mod:`vddbench.protocols`; a plugin adds its own with the
+``register_protocols`` hook.
 
 ``protocol_id`` is a short hash of the protocol's canonical JSON, including the mmaction2 config
 of every student at every dataset's clip size, so changing any of it never reuses an old result.
@@ -155,61 +158,33 @@ class Protocol:
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:12]
 
 
-# The embedded protocol: moving shapes v2, sized so the default grid runs on 2 CPU cores in < 30 min.
-MOVING_SHAPES = DatasetSpec(
-    name="moving-shapes",
-    source="moving-shapes",
-    num_classes=10,
-    clip=ClipSpec(frames=8, height=24, width=24),
-    metric="top1",
-    options=(("train_per_class", 100), ("test_per_class", 100), ("version", 2)),
-)
+# Every registered protocol by name: vddbench's built-ins (``vddbench.protocols``) and those plugins
+# register with ``register_protocols``, filled in from the plugin registry by ``all_protocols()``.
+# One dict for the process's life; tests may add to it.
+PROTOCOLS: dict[str, Protocol] = {}
+_FROM_REGISTRY: set[str] = set()  # filled in from the registry (empty: not filled in yet)
 
-EMBEDDED = Protocol(
-    name="embedded",
-    description="moving shapes v2, generated in-process; runs on a laptop CPU in under 30 minutes",
-    datasets=(MOVING_SHAPES,),
-    ipcs=(1, 5, 10),
-    seeds=(0, 1, 2, 3, 4),
-    students=("convnet3d", "cnn-mean"),
-    # VDSD: 500 epochs, lr 0.01, batch 256 for 50 classes. Here a fixed number of SGD steps for
-    # every set (chosen on a validation split, docs/embedded.md): under epochs, a set smaller than
-    # a batch gets one update per epoch and IPC 1 and 5 stay under-trained, so budgets blur.
-    recipe=EvalRecipe(steps=400, lr=0.02, batch_size=32, sqrt_lr_scaling=True),
-    # Teachers (e.g. TSGF's MiniC3D) train on the full split with the same recipe.
-    teacher_recipe=None,
-    # The per-frame student (the cross-architecture column) on seeds 0-2 only: it costs as much as
-    # the protocol student, and the grid must fit 30 minutes on 2 CPU cores.
-    cross_architecture_seeds=(0, 1, 2),
-)
 
-# A seconds-long protocol for tests and plugin CI (the conformance kit uses it). Not a benchmark.
-SMOKE = Protocol(
-    name="smoke",
-    description="tiny moving shapes for tests and plugin CI; not a benchmark",
-    datasets=(dataclasses.replace(MOVING_SHAPES, options=(("train_per_class", 6), ("test_per_class", 3), ("version", 2))),),
-    ipcs=(1, 2),
-    seeds=(0,),
-    students=("convnet3d",),
-    recipe=EvalRecipe(epochs=3, lr=0.03),
-    board_prefix="smoke-",
-)
+def all_protocols() -> dict[str, Protocol]:
+    if not _FROM_REGISTRY:
+        from .plugins import get_registry
 
-def __getattr__(name: str):
-    """``PROTOCOLS`` (every built-in protocol by name) is made on first use: the real protocols'
-    module imports the data layer, which imports this module's types, so importing it here at
-    module level would be an import cycle."""
-    if name != "PROTOCOLS":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .protocols_real import REAL_PROTOCOLS
+        for name, entry in get_registry().protocols.items():
+            if name not in PROTOCOLS:
+                PROTOCOLS[name] = entry.obj
+                _FROM_REGISTRY.add(name)
+    return PROTOCOLS
 
-    protocols = {p.name: p for p in (EMBEDDED, SMOKE, *REAL_PROTOCOLS)}
-    globals()["PROTOCOLS"] = protocols  # one dict from now on (tests may add to it)
-    return protocols
+
+def forget_protocols() -> None:
+    """Drop what came from the registry (``vddbench.plugins.reset_registry`` calls this)."""
+    for name in _FROM_REGISTRY:
+        PROTOCOLS.pop(name, None)
+    _FROM_REGISTRY.clear()
 
 
 def get_protocol(name: str) -> Protocol:
-    protocols = __getattr__("PROTOCOLS") if "PROTOCOLS" not in globals() else globals()["PROTOCOLS"]
+    protocols = all_protocols()
     try:
         return protocols[name]
     except KeyError:

@@ -10,16 +10,16 @@ from ..protocol import DatasetSpec
 
 def find_dataset(name: str, protocol: str | None = None) -> DatasetSpec:
     """The dataset ``name`` of ``protocol``, or of the first protocol that has it."""
-    from ..protocol import PROTOCOLS, get_protocol
+    from ..protocol import all_protocols, get_protocol
 
     if protocol:
         return get_protocol(protocol).dataset(name)
-    ordered = sorted(PROTOCOLS.values(), key=lambda p: p.name != name)  # the protocol named after it first
+    ordered = sorted(all_protocols().values(), key=lambda p: p.name != name)  # the protocol named after it first
     for p in ordered:
         for spec in p.datasets:
             if spec.name == name:
                 return spec
-    known = sorted({d.name for p in PROTOCOLS.values() for d in p.datasets if d.source != "moving-shapes"})
+    known = sorted({d.name for p in all_protocols().values() for d in p.datasets if d.source != "moving-shapes"})
     raise ProtocolError(f"no protocol has a dataset '{name}' (real datasets: {', '.join(known)})")
 
 

@@ -65,10 +65,10 @@ def human(count: int) -> str:
 
 def protocol_counts(name: str) -> list[tuple[str, int]]:
     """``(dataset, parameters)`` for each distinct clip size of the protocols that use ``name``."""
-    from ..protocol import PROTOCOLS
+    from ..protocol import all_protocols
 
     seen, out = set(), []
-    for protocol in PROTOCOLS.values():
+    for protocol in all_protocols().values():
         if name not in protocol.students:
             continue
         for spec in protocol.datasets:

@@ -15,7 +15,6 @@ import torch
 from ..distiller import Distiller, DistilledVideos
 from ..errors import PluginError, VddbenchError
 from ..plugins import get_registry
-from ..protocol import PROTOCOLS
 from .bench import Options, distil
 
 
@@ -70,8 +69,10 @@ def check_registration(distiller, *, protocol="smoke", **_):
         _fail(cls, "give back the hyper-parameters it was built with (store each as self.<name>)",
               f"{rebuilt} from {params}")
     for proto_name, overrides in dict(cls.protocol_defaults).items():
-        if proto_name not in PROTOCOLS:
-            _fail(cls, f"use known protocol names in protocol_defaults ({', '.join(PROTOCOLS)})", repr(proto_name))
+        from ..protocol import all_protocols
+
+        if proto_name not in all_protocols():
+            _fail(cls, f"use known protocol names in protocol_defaults ({', '.join(all_protocols())})", repr(proto_name))
         unknown = sorted(set(overrides) - set(cls.param_names()))
         if unknown:
             _fail(cls, f"only override its hyper-parameters in protocol_defaults['{proto_name}']", unknown)

@@ -9,8 +9,8 @@ Clip facts are those of ``shared/PROTOCOL.md``; ``docs/datasets.md`` says how to
 
 from __future__ import annotations
 
-from .data.ucf101 import MINIUCF_CLASSES
-from .protocol import ClipSpec, DatasetSpec, EvalRecipe, Protocol
+from ..data.ucf101 import MINIUCF_CLASSES
+from ..protocol import ClipSpec, DatasetSpec, EvalRecipe, Protocol
 
 REAL_STUDENTS = ("convnet3d", "minic3d", "cnn-gru", "cnn-lstm", "cnn-mean", "c3d", "r2plus1d-r18",
                  "slowonly-r18", "x3d-s", "tsn-r18", "tsm-r18")
