@@ -31,7 +31,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["VDDBENCH_CACHE"] = str(Path(tmp) / "cache")
         os.environ["VDDBENCH_DECODE_WORKERS"] = "0"  # one process for both sides
-        from vddbench.data import fixtures  # before decord loads (see fixtures)
+        from vddbench.testing import datasets as fixtures
 
         import torch
 

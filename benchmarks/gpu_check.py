@@ -125,7 +125,7 @@ def smoke_grid(args, device: str, tmp: Path, lines: list[str], failures: list[st
 def miniucf_cells(args, device: str, tmp: Path, lines: list[str], failures: list[str], notes: list[str]) -> None:
     from vddbench.protocol import PROTOCOLS, ClipSpec, EvalRecipe, Protocol
     from vddbench.protocols import MINIUCF
-    from vddbench.data import fixtures
+    from vddbench.testing import datasets as fixtures
     from vddbench.data.ucf101 import MINIUCF_CLASSES
     from vddbench.runner import plan, run_cell
 
@@ -319,7 +319,7 @@ def main() -> int:
                                                     else "gpu_check.md"))
     skip = set(filter(None, args.skip.split(",")))
 
-    from vddbench.data import fixtures  # noqa: F401  (before decord loads: see fixtures)
+    from vddbench.testing import datasets as fixtures  # noqa: F401
     import torch
 
     device = "cpu" if args.cpu else args.device

@@ -54,7 +54,7 @@ def child(phase: str, root: Path, size: int, steps: int) -> dict:
 
     from vddbench.data import ArraySplit, DatasetSource
     from vddbench.data.stream import stream
-    from vddbench.measure import Measure
+    from vddbench.costs import Measure
     from vddbench.plugins import Entry, Provider, get_registry
     from vddbench.protocol import PROTOCOLS, ClipSpec, DatasetSpec, EvalRecipe, Protocol
     from vddbench.results import ResultStore

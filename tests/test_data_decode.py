@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vddbench.data import fixtures
+from vddbench.testing import datasets as fixtures
 from vddbench.data.decode import ClipDecoder, CorruptVideo, frame_indices
 from vddbench.data.layouts import manifest_for
 from vddbench.protocols import KINETICS400, MINIUCF

@@ -4,7 +4,7 @@ import pytest
 
 from vddbench import executors, leaderboard
 from vddbench.cli import main
-from vddbench.data import fixtures
+from vddbench.testing import datasets as fixtures
 from vddbench.data.verify import complete, verify
 from vddbench.executors.local import LocalExecutor
 from vddbench.protocol import PROTOCOLS

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vddbench.data import fixtures
+from vddbench.testing import datasets as fixtures
 from vddbench.data.layouts import manifest_for
 from vddbench.data.ucf101 import MINIUCF_CLASSES
 from vddbench.errors import DataError

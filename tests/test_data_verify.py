@@ -3,7 +3,7 @@
 import json
 
 from vddbench.cli import main
-from vddbench.data import fixtures
+from vddbench.testing import datasets as fixtures
 from vddbench.protocol import PROTOCOLS
 from vddbench.protocols import MINIUCF
 

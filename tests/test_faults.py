@@ -516,7 +516,7 @@ def test_a_closed_output_pipe_is_no_traceback(site):
 
 @pytest.fixture
 def real_dataset(tmp_path, monkeypatch):
-    from vddbench.data import fixtures
+    from vddbench.testing import datasets as fixtures
     from vddbench.protocols import MINIUCF
 
     classes = ("Biking", "Diving")

@@ -15,7 +15,7 @@ from vddbench.device import NondeterminismLog, forked_rng, resolve_device
 from vddbench.distiller import DistilledVideos
 from vddbench.errors import VddbenchError
 from vddbench.evaluate import score, train_on_split, train_student
-from vddbench.measure import Measure
+from vddbench.costs import Measure
 from vddbench.plugins import get_registry
 from vddbench.protocol import EvalRecipe
 from vddbench.students import build_student
@@ -152,7 +152,7 @@ def test_full_stores_no_copy_and_records_the_splits_bytes(smoke, tmp_path):
 
 
 def test_full_on_a_real_layout_records_the_splits_bytes_and_writes_no_copy(tmp_path, monkeypatch):
-    from vddbench.data import fixtures
+    from vddbench.testing import datasets as fixtures
     from vddbench.protocol import PROTOCOLS
     from vddbench.protocols import MINIUCF
     from vddbench.results import ResultStore

@@ -28,7 +28,7 @@ from .device import NondeterminismLog, configure, resolve_device, settings
 from .device import describe as describe_device
 from .evaluate import score, train, train_student
 from .inputs import BuildContext, DiskInputs
-from .measure import Measure
+from .costs import Measure
 from .plugins import get_registry
 from .protocol import Protocol, get_protocol
 from .results import SCHEMA_VERSION, ResultStore, write_json_atomic
@@ -253,7 +253,7 @@ class CellRun:
     def test_split_guard(self):
         """The conformance kit's guard, applied in every run: loading the test split while distilling
         breaks a protocol rule, even if the distiller catches the error the guard raises."""
-        from .testing.bench import watch_dataset_loads
+        from .testing.watch import watch_dataset_loads
 
         loads: list[str] = []
         rule = f"protocol rule broken: distiller '{self.cell.distiller}' should never read the test split; " \

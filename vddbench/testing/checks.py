@@ -183,7 +183,7 @@ def check_artifact_round_trip(distiller, *, protocol="smoke", device="cpu", **_)
 def check_artifact_self_contained(distiller, *, protocol="smoke", device="cpu", **_):
     """Expanding the reloaded file needs nothing else: no training data, no state kept on the distiller."""
     from ..artifacts import load_artifact
-    from .bench import watch_dataset_loads
+    from .watch import watch_dataset_loads
 
     cls, params, opts = _setup(distiller, protocol, device)
     run = distil(cls, params, opts, _ipcs(cls, opts)[0]).require()

@@ -55,7 +55,7 @@ def vddbench_register():
     """Install distiller classes as a temporary plugin for the rest of the test."""
     from contextlib import ExitStack
 
-    from vddbench.testing.fake_plugin import temporary_plugin
+    from vddbench.testing.temporary_plugin import temporary_plugin
 
     with ExitStack() as stack:
         def register(*distillers, dist: str = "vddbench-test-plugin"):

@@ -28,14 +28,17 @@ def _prime_opencv_writer() -> None:
         cv2.VideoWriter(str(Path(tmp) / "prime.webm"), cv2.VideoWriter_fourcc(*"VP80"), 25.0, (16, 16)).release()
 
 
-if "decord" not in sys.modules:
-    _prime_opencv_writer()
+_PRIMED = False
 
 
 def write_video(path: Path, label: int, index: int, frames: int = 40, size=(160, 120), fps: float = 25.0) -> Path:
     """A short real video file; codec by extension (.avi XVID, .mp4 mp4v, .webm VP8)."""
     import cv2
 
+    global _PRIMED
+    if not _PRIMED and "decord" not in sys.modules:
+        _prime_opencv_writer()
+        _PRIMED = True
     path.parent.mkdir(parents=True, exist_ok=True)
     width, height = size
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[path.suffix]), fps, (width, height))
@@ -62,7 +65,7 @@ def write_video(path: Path, label: int, index: int, frames: int = 40, size=(160,
 
 # a fresh interpreter (no decord loaded) writes the file when this one cannot
 _WRITE_IN_FRESH_PROCESS = (
-    "import sys, pathlib; from vddbench.data.fixtures import write_video; a = sys.argv[1:]; "
+    "import sys, pathlib; from vddbench.testing.datasets import write_video; a = sys.argv[1:]; "
     "write_video(pathlib.Path(a[0]), int(a[1]), int(a[2]), int(a[3]), (int(a[4]), int(a[5])), float(a[6]))")
 
 
