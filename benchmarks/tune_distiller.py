@@ -9,10 +9,11 @@ criterion the plugin READMEs state).
 
     python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
 
-Soft-label (†) and evaluation-augmenting (‡) distillers are scored *plain* (hard labels, no
-augmentation). With ``--own`` they are also scored the way the harness scores them ("own": the
-expanded set's labels, soft where it has them, and the distiller's ``augment_batch``), each score
-paired with ``random``.
+Soft-label (†), evaluation-augmenting (‡) and own-recipe (§) distillers are scored *plain* (hard
+labels, no augmentation, the protocol's recipe). With ``--own`` they are also scored the way the
+harness scores them ("own": the expanded set's labels, soft where it has them, the distiller's
+``augment_batch`` and ``evaluation_recipe``), each score paired with ``random``. Cached inputs
+(teacher, expert trajectories) are built from the training split minus the validation clips.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from vddbench.data.validation import carve
 from vddbench.evaluate import score, train_student
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
-from vddbench.runner import stable_seed
+from vddbench.cell import make_task
+from vddbench.inputs import BuildContext, MemoryInputs
+from vddbench.seeding import stable_seed
 from vddbench.stats import mean_ci, paired_difference
 from vddbench.students import build_student
 
@@ -51,10 +54,10 @@ def trace_summary(trace: list[float]) -> str:
             f"last tenth vs the one before {100 * (tail - before_tail) / abs(before_tail):+.2f}%")
 
 
-def evaluate(data, val, seed: int, spec, augment=None) -> float:
+def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:
     student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)
     model = build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, student_seed)
-    train_student(model, data, EMBEDDED.recipe, student_seed, augment)
+    train_student(model, data, recipe or EMBEDDED.recipe, student_seed, augment)
     return score(model, val)["top1"]
 
 
@@ -75,23 +78,14 @@ def main() -> None:
     cls = registry[args.distiller].obj
     params = {**cls.defaults_for("embedded"), **json.loads(args.params)}
     ours, own, base = {}, {}, {}
-    teachers: dict = {}
-
-    def teacher(arch=None):
-        arch = arch or EMBEDDED.protocol_student
-        if arch not in teachers:
-            model = build_student(arch, spec.num_classes, spec.clip, 12345)
-            full = vddbench.DistilledVideos(rest.clips(slice(0, len(rest))), rest.labels)
-            train_student(model, full, EMBEDDED.teacher_training, 12345)
-            teachers[arch] = model
-        return teachers[arch]
 
     for seed in args.seeds:
+        # cached inputs (teacher, expert trajectories) built from the carved rest, as a run builds them
+        # from the training split: the validation clips never reach them
+        inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
+
         def task():
-            return vddbench.DistillTask(
-                train=rest, num_classes=spec.num_classes, ipc=args.ipc, seed=seed, clip=spec.clip, dataset=spec.name,
-                student_factory=lambda s: build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, s),
-                teacher_factory=teacher)
+            return make_task(EMBEDDED, spec, rest, args.ipc, seed, torch.device("cpu"), inputs)
 
         distiller = cls(**params)
         trace: list[float] = []
@@ -102,15 +96,16 @@ def main() -> None:
             artifact = distiller.distill(task(), **kwargs)
         seconds = time.perf_counter() - t
         data = distiller.expand(artifact)
-        if distiller.tags.eval_augmentation or data.soft:
-            print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation)"
+        if distiller.tags.decoupled or data.soft:
+            print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation, the protocol's recipe)"
                   + ("; 'own' is its own evaluation" if args.own else ""))
         plain = vddbench.DistilledVideos(data.videos, data.hard_labels())
         ours[seed] = evaluate(plain, val, seed, spec)
         line = f"seed {seed}: {args.distiller} {ours[seed]:.1f} ({seconds:.1f} s distil)"
         if args.own:
             augment = distiller.augment_batch if distiller.tags.eval_augmentation else None
-            own[seed] = evaluate(data, val, seed, spec, augment)
+            recipe = distiller.evaluation_recipe(artifact, EMBEDDED.recipe) if distiller.tags.own_eval_recipe else None
+            own[seed] = evaluate(data, val, seed, spec, augment, recipe)
             line += f", own {own[seed]:.1f}"
         if not args.no_random:
             rnd = registry["random"].obj()
