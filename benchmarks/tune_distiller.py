@@ -103,7 +103,8 @@ def main() -> None:
         ours[seed] = evaluate(plain, val, seed, spec)
         line = f"seed {seed}: {args.distiller} {ours[seed]:.1f} ({seconds:.1f} s distil)"
         if args.own:
-            augment = distiller.augment_batch if distiller.tags.eval_augmentation else None
+            augment = ((lambda x, y, g: distiller.augment_batch(x, y, g, spec.num_classes))
+                       if distiller.tags.eval_augmentation else None)
             recipe = distiller.evaluation_recipe(artifact, EMBEDDED.recipe) if distiller.tags.own_eval_recipe else None
             own[seed] = evaluate(data, val, seed, spec, augment, recipe)
             line += f", own {own[seed]:.1f}"

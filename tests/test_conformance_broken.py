@@ -154,7 +154,7 @@ class BadAugment(Correct):
     name = "kit-bad-augment"
     tags = vddbench.DistillerTags(eval_augmentation=True)
 
-    def augment_batch(self, videos, labels, generator):
+    def augment_batch(self, videos, labels, generator, num_classes):
         return videos[: len(videos) // 2], labels[: len(labels) // 2]
 
 

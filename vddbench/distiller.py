@@ -241,9 +241,10 @@ class Distiller:
         paper's deviation, e.g. ``dataclasses.replace(recipe, lr=learned_lr)``). Default: ``recipe``."""
         return recipe
 
-    def augment_batch(self, videos: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+    def augment_batch(self, videos: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+                      num_classes: int):
         """Evaluation-time augmentation of one training batch (only if ``tags.eval_augmentation``).
-        Returns ``(videos, labels)``; labels may become soft. Default: unchanged."""
+        Returns ``(videos, labels)``; labels may become soft (``num_classes`` wide). Default: unchanged."""
         return videos, labels
 
     @classmethod

@@ -335,7 +335,7 @@ class CellRun:
                 records.append(self._write(student, {"status": "failed", "error": _error(phase, exc)}))
             return records
         test = self.split("test")
-        augment = self.distiller.augment_batch if self.distiller.tags.eval_augmentation else None
+        augment = self.augment() if self.distiller.tags.eval_augmentation else None
         # the decoupled score's data (never for full, whose data is the training split)
         plain = DistilledVideos(data.videos, data.hard_labels()) if self.cell.plain_student else None
         for slot in todo:
@@ -359,6 +359,11 @@ class CellRun:
                 result.pop("eval_recipe", None)
             records.append(self._write(slot, result))
         return records
+
+    def augment(self):
+        """The distiller's augment_batch as the training loop calls it (``(videos, labels, generator)``)."""
+        num_classes = self.spec.num_classes
+        return lambda videos, labels, generator: self.distiller.augment_batch(videos, labels, generator, num_classes)
 
     def _write(self, student: str, result: dict[str, Any]) -> dict[str, Any]:
         record = {**self.base_record(student), "error": None, **result}

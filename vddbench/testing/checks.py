@@ -247,7 +247,7 @@ def check_augment_batch(distiller, *, protocol="smoke", device="cpu", **_):
     outputs = []
     for _ in range(2):
         videos, labels = cls(**params).augment_batch(data.videos.clone(), data.labels.clone(),
-                                                     torch.Generator().manual_seed(0))
+                                                     torch.Generator().manual_seed(0), spec.num_classes)
         outputs.append(DistilledVideos(videos, labels))
         try:
             outputs[-1].validate(cls.name, spec.num_classes, spec.clip)

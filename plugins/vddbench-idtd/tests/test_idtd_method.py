@@ -86,7 +86,7 @@ def test_paper_defaults_and_ablation_switches():
     off = IDTD(eval_temporal_augmentation=False)
     assert not off.tags.eval_augmentation and IDTD.tags.eval_augmentation  # instance, not class
     videos, labels = torch.randn(2, 3, 8, 4, 4), torch.tensor([0, 1])
-    assert off.augment_batch(videos, labels, torch.Generator())[0] is videos
+    assert off.augment_batch(videos, labels, torch.Generator(), 2)[0] is videos
     assert IDTD.defaults_for("embedded")["iterations"] < d.iterations
 
 

@@ -152,7 +152,7 @@ class IDTD(vddbench.Distiller):
                                  metadata={"method": "idtd", "k": str(self.k)})
 
     # -- evaluation ----------------------------------------------------------------------------
-    def augment_batch(self, videos, labels, generator):
+    def augment_batch(self, videos, labels, generator, num_classes):
         """The paper trains students with its Stochastic Temporal Augmentation (Sec. 4.3)."""
         if not self.eval_temporal_augmentation:
             return videos, labels

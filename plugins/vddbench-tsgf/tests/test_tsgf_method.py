@@ -152,12 +152,12 @@ def test_videomix_touches_only_non_key_frames_and_mixes_labels_by_volume():
 def test_augment_batch_is_tsgf_a_and_can_be_switched_off():
     d = TSGF()
     video, labels = spiky_video(n=4), torch.tensor([0, 1, 2, 3])
-    out, y = d.augment_batch(video, labels, torch.Generator().manual_seed(0))
+    out, y = d.augment_batch(video, labels, torch.Generator().manual_seed(0), 4)
     assert y.shape == (4, 4) and out.shape == video.shape  # hard labels became soft by mixing
-    again = d.augment_batch(video, labels, torch.Generator().manual_seed(0))
+    again = d.augment_batch(video, labels, torch.Generator().manual_seed(0), 4)
     assert torch.equal(out, again[0]) and torch.equal(y, again[1])
     off = TSGF(videomix=False)
-    assert off.augment_batch(video, labels, torch.Generator())[0] is video
+    assert off.augment_batch(video, labels, torch.Generator(), 4)[0] is video
 
 
 def test_tsgf_a_relabels_the_mixed_clips_with_the_stored_teacher(vddbench_task):
@@ -169,7 +169,7 @@ def test_tsgf_a_relabels_the_mixed_clips_with_the_stored_teacher(vddbench_task):
     assert any(k.startswith("teacher.") for k in artifact.tensors)
     data = d.expand(artifact)
     assert torch.equal(data.hard_labels(), torch.arange(task.num_classes).repeat(2))  # the stored classes
-    mixed, y = d.augment_batch(data.videos, data.labels, torch.Generator().manual_seed(0))
+    mixed, y = d.augment_batch(data.videos, data.labels, torch.Generator().manual_seed(0), 10)
     assert not torch.equal(mixed, data.videos)
     with torch.no_grad():
         expected = torch.softmax(task.teacher("minic3d")(mixed), dim=1)

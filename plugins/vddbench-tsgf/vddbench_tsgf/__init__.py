@@ -82,7 +82,6 @@ class TSGF(vddbench.Distiller):
         self.videomix_prob = videomix_prob
         self.synthetic_batch = synthetic_batch
         self._teacher: torch.nn.Module | None = None  # set by expand: TSGF_A relabels with it
-        self._num_classes: int | None = None  # set by expand
         if (relabel, videomix) != (True, True):  # records say what this configuration does
             self.tags = replace(type(self).tags, soft_labels=relabel, eval_augmentation=videomix)
 
@@ -186,7 +185,6 @@ class TSGF(vddbench.Distiller):
     def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
         t, meta = artifact.tensors, artifact.metadata
         labels = t["labels"]
-        self._num_classes = int(meta["num_classes"])
         if labels.dim() == 2:  # renormalise away float rounding from storage
             labels = labels.float() / labels.float().sum(1, keepdim=True)
         teacher_state = {k[len("teacher."):]: v for k, v in t.items() if k.startswith("teacher.")}
@@ -199,7 +197,7 @@ class TSGF(vddbench.Distiller):
         return vddbench.DistilledVideos(t["videos"], labels, classes=t.get("classes"))
 
     # -- evaluation: TSGF_A ----------------------------------------------------------------------
-    def augment_batch(self, videos, labels, generator):
+    def augment_batch(self, videos, labels, generator, num_classes):
         """TSGF_A: VideoMix at the same positions across the non-key frames (saliency <=
         epsilon), then the teacher relabels the mixed clips (Algorithm 1). Without a stored
         teacher (``relabel=False``) the labels are mixed by pasted area instead (CutMix's rule)."""
@@ -208,7 +206,7 @@ class TSGF(vddbench.Distiller):
         if torch.rand(1, generator=generator).item() >= self.videomix_prob:
             return videos, labels
         if labels.dim() == 1:
-            labels = F.one_hot(labels, self._num_classes or int(labels.max()) + 1).float()
+            labels = F.one_hot(labels, num_classes).float()
         keep = key_frames(temporal_saliency(videos, self.window), self.epsilon)
         mixed, mixed_labels = videomix(videos, labels, keep, generator)
         if self._teacher is None:
