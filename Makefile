@@ -25,7 +25,9 @@ run: install
 	$(BIN)/vddbench promote
 	$(BIN)/vddbench leaderboard
 
+# Lint (ruff: pyflakes, pycodestyle, import order; settings in pyproject.toml), then the tests.
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 leaderboard: install
