@@ -14,6 +14,7 @@ _EXPORTS = {
     ".data.pool": ("read_clip_folder",),
     ".data.stream": ("stream",),
     ".distiller": ("Artifact", "DistilledVideos", "Distiller", "DistillerTags", "DistillTask"),
+    ".executors.spec": ("ExecutorOption", "ExecutorSpec"),
     ".errors": ("DataError", "DistillerError", "PluginError", "ProtocolError", "ResultsError", "VddbenchError"),
     ".hookspecs": ("hookimpl",),
     ".inputs": ("BuildContext", "CachedInput"),

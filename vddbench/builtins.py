@@ -108,3 +108,11 @@ def register_cached_inputs(register):
 
     register(TEACHER)
     register(EXPERTS)
+
+
+@hookimpl
+def register_executors(register):
+    from .executors import BUILTIN_EXECUTORS
+
+    for spec in BUILTIN_EXECUTORS:
+        register(spec)

@@ -140,12 +140,11 @@ def cmd_leaderboard(args) -> int:
     from .results import ResultStore
 
     store = ResultStore(args.records)
-    records = list(store.records())  # every record validated; a bad one is a one-line error
-    out = Path(args.out)
-    if not args.check:
-        ResultStore(out).check_writable("--out", "output directory")
+    records = store.typed_records()  # every record validated; a bad one is a one-line error
+    protocols = store.protocols()  # kept protocol.json: boards of ids the code no longer defines
+    records_dir, out = str(store.root / "records"), Path(args.out)
     if args.check:
-        problems = leaderboard.stale(records, str(store.root / "records"), out)
+        problems = leaderboard.stale(records, records_dir, out, protocols)
         for p in problems:
             print(p, file=sys.stderr)
         if problems:
@@ -153,17 +152,22 @@ def cmd_leaderboard(args) -> int:
             return 1
         print(f"leaderboards in {out}/ match {len(records)} records")
         return 0
-    for path in leaderboard.write(records, str(store.root / "records"), out):
+    ResultStore(out).check_writable("--out", "output directory")
+    for path in leaderboard.write(records, records_dir, out, protocols):
         print(f"wrote {path}")
     return 0
 
 
 def cmd_promote(args) -> int:
-    from .results import ResultStore
+    from .results import promote
 
-    report = ResultStore(args.results).promote_to(ResultStore(args.to))
+    report = promote(args.results, args.to)
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
+    for line in report.notes:
+        print(f"note: {line}", file=sys.stderr)
+    for path in report.protocols:
+        print(f"kept {path}", file=sys.stderr)
     skipped = f"; skipped {len(report.skipped)} (listed above)" if report.skipped else ""
     print(f"promoted {len(report.promoted)} records from {args.results}/ to {args.to}/{skipped}")
     return 0
@@ -244,27 +248,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ipc", action="append", help="only these IPCs (must be in the protocol)")
     run.add_argument("--seed", action="append", help="only these seeds (must be in the protocol)")
     run.add_argument("--student", action="append", help="only these students (must be in the protocol)")
-    run.add_argument("--workers", type=int, default=None,
-                     help="parallel cells (default: one per core; ray: tasks in flight; slurm: array parallelism)")
-    run.add_argument("--executor", default="local", choices=("local", "ray", "slurm"),
-                     help="where cells run (default: local); see docs/scaleout.md")
     run.add_argument("--config", default=None, metavar="TOML",
                      help="take run options from the [run] table of a TOML file (flags given here win)")
-    scale = run.add_argument_group("ray and slurm executors")
-    scale.add_argument("--ray-address", default=None, help="Ray cluster to use (default: $RAY_ADDRESS, else a local one)")
-    scale.add_argument("--cpus-per-cell", type=float, default=None, help="CPUs reserved per cell (default: the protocol's torch threads)")
-    scale.add_argument("--gpus-per-cell", "--gpus", type=float, default=None, help="GPUs reserved per cell (default: 0)")
-    scale.add_argument("--partition", default=None, help="slurm: partition")
-    scale.add_argument("--time", default=None, help="slurm: time limit per cell (minutes or HH:MM:SS; default: 60)")
-    scale.add_argument("--mem", default=None, help="slurm: memory per cell (e.g. 16G)")
-    scale.add_argument("--slurm-option", action="append", metavar="KEY=VALUE", help="slurm: any sbatch option (e.g. account=proj)")
-    scale.add_argument("--detach", action="store_true", help="slurm: submit and exit; run the same command again to collect")
-    scale.add_argument("--submitit-cluster", default=None, choices=("slurm", "local"),
-                       help="slurm: 'local' runs the same jobs on this machine (submitit LocalExecutor)")
     run.add_argument("--results", default="results", help="results directory (default: results/)")
     run.add_argument("--data-root", default=None, help="root folder of a real dataset")
     run.add_argument("--device", default=None,
                      help="cpu, cuda or cuda:N (default: cuda when present, else cpu; see docs/gpu.md)")
+    from .executors import add_executor_arguments
+
+    # --executor and each registered executor's options (local, ray, slurm and plugins' executors)
+    add_executor_arguments(run, reserved={action.dest for action in run._actions})
     run.set_defaults(func=cmd_run)
 
     lb = sub.add_parser("leaderboard", help="render markdown leaderboards from records")

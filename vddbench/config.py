@@ -1,7 +1,8 @@
 """``vddbench run --config run.toml``: run options from the ``[run]`` table of a TOML file.
 
-Keys are the long option names of ``vddbench run`` (``ray-address`` or ``ray_address``); options
-that take several values accept a list. Flags given on the command line override the file::
+Keys are the long option names of ``vddbench run`` (``ray-address`` or ``ray_address``), the
+registered executors' options among them (``vddbench.ExecutorOption``); options that take several
+values accept a list. Flags given on the command line override the file::
 
     [run]
     protocol = "embedded"

@@ -59,3 +59,17 @@ def register_cached_inputs(register):
     that asks for it (``task.cached(kind, **options)``), and never counted in a distiller's storage.
     vddbench registers ``teacher`` and ``expert-trajectories`` this way.
     """
+
+
+@hookspec
+def register_executors(register):
+    """Register executors: call ``register(spec)`` with a ``vddbench.ExecutorSpec``.
+
+    A spec names the executor (``vddbench run --executor NAME``), describes it in one line, names the
+    modules it needs (and the extra that installs them) and declares its options
+    (``vddbench.ExecutorOption``: name, type, default, help, repeatable), which become ``run`` flags and
+    ``[run]`` keys of a config file. ``spec.factory(threads=..., **options)`` returns an object whose
+    ``run(cells, results_root, on_done)`` runs each cell with ``vddbench.runner.run_cell`` and calls
+    ``on_done(cell, records_or_exception)`` once per cell. vddbench registers ``local``, ``ray`` and
+    ``slurm`` this way.
+    """

@@ -48,6 +48,7 @@ class Registry:
     students: dict[str, Entry] = field(default_factory=dict)
     datasets: dict[str, Entry] = field(default_factory=dict)
     cached_inputs: dict[str, Entry] = field(default_factory=dict)
+    executors: dict[str, Entry] = field(default_factory=dict)
     protocols: dict[str, Entry] = field(default_factory=dict)
     broken: list[str] = field(default_factory=list)  # one line per plugin that was skipped, and why
     excluded: list[str] = field(default_factory=list)  # entry points VDDBENCH_LOAD_PLUGINS left out
@@ -199,6 +200,8 @@ def get_registry() -> Registry:
             protocols=_collect(pm, providers, "register_protocols", _validate_named("protocol", "Protocol"), broken),
             cached_inputs=_collect(pm, providers, "register_cached_inputs",
                                    _validate_named("cached input", "CachedInput"), broken),
+            executors=_collect(pm, providers, "register_executors",
+                               _validate_named("executor", "ExecutorSpec"), broken),
             broken=broken, excluded=excluded,
         )
     return _registry

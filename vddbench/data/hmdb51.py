@@ -17,11 +17,14 @@ is every video in the class folders that is not in the test list.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..protocol import DatasetSpec
 from .annotations import ListLayout, find_layout, first_folder, list_manifest
-from .layouts import not_found
+from .layouts import RealDataset, not_found
 from .manifest import Manifest, VideoEntry, index_files
+
+if TYPE_CHECKING:
+    from ..protocol import DatasetSpec
 
 SPLIT_DIR = "testTrainMulti_7030_splits"
 VIDEO_DIRS = ("hmdb51_org", "hmdb51", "videos", "")
@@ -83,20 +86,27 @@ def _add_unlisted_train(manifest: Manifest, folder: Path) -> None:
         manifest.extras = [x for x in manifest.extras if x not in added]
 
 
-def manifest(spec: DatasetSpec, root: Path) -> Manifest:
-    split = spec.option("split", 1)
-    if (root / SPLIT_DIR).is_dir():
-        return _official(spec, root, split)
-    layout = find_layout(root, _list_layouts(split))
-    if layout is None:
-        raise not_found(spec, root, f"neither {LAYOUT_HELP}")
-    classes = spec.option("classes")
-    if classes is None:
-        from .annotations import read_list
+class HMDB51Source(RealDataset):
+    """HMDB51, in the official layout or mmaction2's."""
 
-        rows = read_list(root / layout.test, layout.rawframes)
-        classes = tuple(sorted({first_folder(r) for r, _, _ in rows}))
-    index = {name: i for i, name in enumerate(classes)}
-    result = list_manifest(spec.name, root, layout, classes, lambda rel, _n: index.get(first_folder(rel)), "HMDB51")
-    _add_unlisted_train(result, root / layout.folder)
-    return result
+    name = "hmdb51"
+    title = "HMDB51"
+    layout_help = LAYOUT_HELP
+
+    def manifest(self, spec: DatasetSpec, root: Path) -> Manifest:
+        split = spec.option("split", 1)
+        if (root / SPLIT_DIR).is_dir():
+            return _official(spec, root, split)
+        layout = find_layout(root, _list_layouts(split))
+        if layout is None:
+            raise not_found(spec, root, f"neither {LAYOUT_HELP}")
+        classes = spec.option("classes")
+        if classes is None:
+            from .annotations import read_list
+
+            rows = read_list(root / layout.test, layout.rawframes)
+            classes = tuple(sorted({first_folder(r) for r, _, _ in rows}))
+        index = {name: i for i, name in enumerate(classes)}
+        result = list_manifest(spec.name, root, layout, classes, lambda rel, _n: index.get(first_folder(rel)), "HMDB51")
+        _add_unlisted_train(result, root / layout.folder)
+        return result

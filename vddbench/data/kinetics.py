@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from ..protocol import DatasetSpec
 from .annotations import ListLayout, numbered_list_manifest
-from .layouts import first_existing
+from .layouts import RealDataset, first_existing
 from .manifest import Manifest, VideoEntry, index_files
+
+if TYPE_CHECKING:
+    from ..protocol import DatasetSpec
 
 CSVS = {"train": ("train.csv", "kinetics_400_train.csv", "kinetics400_train.csv", "annotations/train.csv"),
         "test": ("validate.csv", "val.csv", "kinetics_400_validate.csv", "kinetics_400_val.csv",
@@ -69,8 +72,15 @@ def _official(spec: DatasetSpec, root: Path, csvs: dict[str, Path]) -> Manifest:
     return Manifest(spec.name, "Kinetics-400 (official CSVs)", root, classes, splits, extras)
 
 
-def manifest(spec: DatasetSpec, root: Path) -> Manifest:
-    csvs = {split: first_existing(root, names, want_dir=False) for split, names in CSVS.items()}
-    if all(csvs.values()):
-        return _official(spec, root, csvs)
-    return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "Kinetics-400")
+class Kinetics400Source(RealDataset):
+    """Kinetics-400, from the official CSVs or mmaction2's lists."""
+
+    name = "kinetics400"
+    title = "Kinetics-400"
+    layout_help = LAYOUT_HELP
+
+    def manifest(self, spec: DatasetSpec, root: Path) -> Manifest:
+        csvs = {split: first_existing(root, names, want_dir=False) for split, names in CSVS.items()}
+        if all(csvs.values()):
+            return _official(spec, root, csvs)
+        return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "Kinetics-400")

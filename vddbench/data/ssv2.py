@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from ..protocol import DatasetSpec
 from .annotations import ListLayout, numbered_list_manifest
-from .layouts import first_existing
+from .layouts import RealDataset, first_existing
 from .manifest import Manifest, VideoEntry, index_files
+
+if TYPE_CHECKING:
+    from ..protocol import DatasetSpec
 
 
 def _names(stem: str) -> tuple[str, ...]:
@@ -67,13 +70,20 @@ def _official(spec: DatasetSpec, root: Path, files: dict[str, Path]) -> Manifest
     return Manifest(spec.name, "SSv2 (official JSON)", root, classes, splits, extras)
 
 
-def manifest(spec: DatasetSpec, root: Path) -> Manifest:
-    files = {"labels": first_existing(root, _names("labels"), want_dir=False),
-             "train": first_existing(root, _names("train"), want_dir=False),
-             "test": first_existing(root, _names("validation"), want_dir=False)}
-    if all(files.values()):
-        unlabelled = first_existing(root, _names("test"), want_dir=False)
-        if unlabelled:
-            files["unlabelled"] = unlabelled
-        return _official(spec, root, files)
-    return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "SSv2")
+class SSV2Source(RealDataset):
+    """Something-Something v2, from the official JSON files or mmaction2's lists."""
+
+    name = "ssv2"
+    title = "Something-Something v2"
+    layout_help = LAYOUT_HELP
+
+    def manifest(self, spec: DatasetSpec, root: Path) -> Manifest:
+        files = {"labels": first_existing(root, _names("labels"), want_dir=False),
+                 "train": first_existing(root, _names("train"), want_dir=False),
+                 "test": first_existing(root, _names("validation"), want_dir=False)}
+        if all(files.values()):
+            unlabelled = first_existing(root, _names("test"), want_dir=False)
+            if unlabelled:
+                files["unlabelled"] = unlabelled
+            return _official(spec, root, files)
+        return numbered_list_manifest(spec, root, LIST_LAYOUTS, LAYOUT_HELP, "SSv2")

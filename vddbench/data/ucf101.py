@@ -18,12 +18,15 @@ split 1 lists whose class is one of them; label = index in that alphabetical lis
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
-from ..protocol import DatasetSpec
 from .annotations import ListLayout, find_layout, first_folder, list_manifest
-from .layouts import not_found
+from .layouts import RealDataset, not_found
 from .manifest import Manifest, VideoEntry, index_files
+
+if TYPE_CHECKING:
+    from ..protocol import DatasetSpec
 
 MINIUCF_CLASSES = (
     "ApplyEyeMakeup", "BalanceBeam", "BandMarching", "BaseballPitch", "Basketball", "BasketballDunk",
@@ -76,18 +79,25 @@ def _official(spec: DatasetSpec, root: Path, classes: tuple[str, ...] | None, sp
     return Manifest(spec.name, "UCF101 (official)", root, classes, splits, extras)
 
 
-def manifest(spec: DatasetSpec, root: Path) -> Manifest:
-    classes = spec.option("classes")
-    split = spec.option("split", 1)
-    if (root / "UCF-101").is_dir() and (root / "ucfTrainTestlist").is_dir():
-        return _official(spec, root, classes, split)
-    layout = find_layout(root, _list_layouts(split))
-    if layout is None:
-        raise not_found(spec, root, f"neither {LAYOUT_HELP}")
-    if classes is None:  # mmaction2 numbers UCF101's classes as classInd.txt does: alphabetically
-        from .annotations import read_list
+class UCF101Source(RealDataset):
+    """UCF101 and MiniUCF, in the official layout or mmaction2's."""
 
-        rows = read_list(root / layout.train, layout.rawframes)
-        classes = tuple(sorted({first_folder(r) for r, _, _ in rows}))
-    index = {name: i for i, name in enumerate(classes)}
-    return list_manifest(spec.name, root, layout, classes, lambda rel, _n: index.get(first_folder(rel)), "UCF101")
+    name = "ucf101"
+    title = "UCF101 (MiniUCF: a class subset)"
+    layout_help = LAYOUT_HELP
+
+    def manifest(self, spec: DatasetSpec, root: Path) -> Manifest:
+        classes = spec.option("classes")
+        split = spec.option("split", 1)
+        if (root / "UCF-101").is_dir() and (root / "ucfTrainTestlist").is_dir():
+            return _official(spec, root, classes, split)
+        layout = find_layout(root, _list_layouts(split))
+        if layout is None:
+            raise not_found(spec, root, f"neither {LAYOUT_HELP}")
+        if classes is None:  # mmaction2 numbers UCF101's classes as classInd.txt does: alphabetically
+            from .annotations import read_list
+
+            rows = read_list(root / layout.train, layout.rawframes)
+            classes = tuple(sorted({first_folder(r) for r, _, _ in rows}))
+        index = {name: i for i, name in enumerate(classes)}
+        return list_manifest(spec.name, root, layout, classes, lambda rel, _n: index.get(first_folder(rel)), "UCF101")
