@@ -31,15 +31,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["VDDBENCH_CACHE"] = str(Path(tmp) / "cache")
         os.environ["VDDBENCH_DECODE_WORKERS"] = "0"  # one process for both sides
-        from vddbench.testing import datasets as fixtures
-
         import torch
 
         from vddbench.data import cache, normalize
         from vddbench.data.decode import ClipDecoder
         from vddbench.data.layouts import manifest_for
-        from vddbench.protocols import MINIUCF
         from vddbench.data.ucf101 import MINIUCF_CLASSES
+        from vddbench.protocols import MINIUCF
+        from vddbench.testing import datasets as fixtures
 
         torch.set_num_threads(1)
         classes = MINIUCF_CLASSES[: args.classes]

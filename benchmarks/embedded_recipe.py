@@ -61,7 +61,8 @@ def main() -> None:
                 secs.append(time.perf_counter() - t)
                 accs.append(score(model, val)["top1"])
             m, h = mean_ci(accs)
-            rows.append(f"  {name:14s} {arch:10s} {m:5.1f} ± {h:4.1f}  (n={len(accs)}, {statistics.fmean(secs):.1f} s/training)")
+            rows.append(f"  {name:14s} {arch:10s} {m:5.1f} ± {h:4.1f}  "
+                        f"(n={len(accs)}, {statistics.fmean(secs):.1f} s/training)")
         print(f"steps {steps}, lr {recipe.lr}, batch {recipe.batch_size}: validation top-1 (%), mean ± 95% CI")
         print("\n".join(rows), flush=True)
 

@@ -60,7 +60,8 @@ def main() -> None:
     train = MovingShapes().load(spec, "train")
     task = vddbench.DistillTask(train=train, num_classes=spec.num_classes, ipc=1, seed=0, clip=spec.clip,
                                 dataset=spec.name,
-                                student_factory=lambda seed: build_student("convnet3d", spec.num_classes, spec.clip, seed))
+                                student_factory=lambda seed: build_student("convnet3d", spec.num_classes,
+                                                                           spec.clip, seed))
     videos = torch.cat([train.clips(i) for i in task.random_real_indices()]).requires_grad_(True)
     dm_iterations(task, videos, 3, args.batch_real, before=False)  # warm up (imports, allocator)
 

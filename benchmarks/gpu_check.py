@@ -123,11 +123,11 @@ def smoke_grid(args, device: str, tmp: Path, lines: list[str], failures: list[st
 
 
 def miniucf_cells(args, device: str, tmp: Path, lines: list[str], failures: list[str], notes: list[str]) -> None:
+    from vddbench.data.ucf101 import MINIUCF_CLASSES
     from vddbench.protocol import PROTOCOLS, ClipSpec, EvalRecipe, Protocol
     from vddbench.protocols import MINIUCF
-    from vddbench.testing import datasets as fixtures
-    from vddbench.data.ucf101 import MINIUCF_CLASSES
     from vddbench.runner import plan, run_cell
+    from vddbench.testing import datasets as fixtures
 
     classes = tuple(MINIUCF_CLASSES[: args.classes])
     root = fixtures.make_ucf101(tmp / "ucf101", classes, train=args.train, test=args.test, other_classes=(),
@@ -162,7 +162,8 @@ def miniucf_cells(args, device: str, tmp: Path, lines: list[str], failures: list
         rate = trained_clips(recipe, n) / r["costs"]["eval_seconds"]
         lines.append(f"|   {r['distiller']['name']} ({n} clips) | top-1 {r['metrics']['top1']:.1f} | train + score "
                      f"{r['costs']['eval_seconds']:.1f} s = {rate:.0f} clips/s trained; peak GPU memory "
-                     f"{_mib(r['costs'].get('eval_gpu_peak_mib'))} (distil {_mib(r['costs'].get('distill_gpu_peak_mib'))}), "
+                     f"{_mib(r['costs'].get('eval_gpu_peak_mib'))} "
+                     f"(distil {_mib(r['costs'].get('distill_gpu_peak_mib'))}), "
                      f"host +{_mib(r['costs']['eval_peak_mib'])}; storage {r['storage_bytes']} bytes "
                      f"({r['storage_basis']}) |")
     if n_train > recipe.batch_size:
@@ -267,8 +268,8 @@ def student_costs(args, device: str, lines: list[str], tables: list[str]) -> Non
                  f"GPU memory {_mib(worst['gpu_peak_mib'])} ({worst['student']} {worst['clip']}); table below |")
     tables += ["", f"Per-clip costs on {device} (batch {args.cost_batch}; input to docs/cost.md):", "",
                "| student | clip | train clips/s | score clips/s | peak GPU memory |", "|---|---|---|---|---|"]
-    tables += [f"| {r['student']} | {r['clip']} | {1 / r['train_s_per_clip']:,.0f} | {1 / r['score_s_per_clip']:,.0f} | "
-               f"{_mib(r['gpu_peak_mib'])} |" for r in rows]
+    tables += [f"| {r['student']} | {r['clip']} | {1 / r['train_s_per_clip']:,.0f} | "
+               f"{1 / r['score_s_per_clip']:,.0f} | {_mib(r['gpu_peak_mib'])} |" for r in rows]
     tables += ["", "Device-hours of one distiller's grid (3 seeds x these students, 500 epochs; distillation not "
                "included), `full` (3 seeds), one ConvNet3D teacher:", "",
                "| dataset | IPC 1 | IPC 5 | IPC 10 | full | teacher |", "|---|---|---|---|---|---|"]
@@ -291,13 +292,15 @@ def _mib(value) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("report", nargs="?", help="where to write the report (default: $OUT/gpu_check.md, else ./gpu_check.md)")
+    parser.add_argument("report", nargs="?",
+                        help="where to write the report (default: $OUT/gpu_check.md, else ./gpu_check.md)")
     parser.add_argument("--report", dest="report_opt", help="same as the positional REPORT")
     parser.add_argument("--device", default="cuda", help="the GPU to check (default: cuda)")
     parser.add_argument("--cpu", action="store_true", help="rehearse on the CPU (no GPU needed)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: 8x32x32 clips, 3 classes, 2 epochs")
     parser.add_argument("--workers", type=int, default=None, help="smoke grid --workers (default: 4; tiny: 1)")
-    parser.add_argument("--distillers", default=None, help="smoke grid distillers (default: all; tiny: random,herding,full,tsgf)")
+    parser.add_argument("--distillers", default=None,
+                        help="smoke grid distillers (default: all; tiny: random,herding,full,tsgf)")
     parser.add_argument("--classes", type=int, default=None, help="MiniUCF-shaped classes (default 5; tiny 3)")
     parser.add_argument("--train", type=int, default=None, help="training videos per class (default 6; tiny 2)")
     parser.add_argument("--test", type=int, default=None, help="test videos per class (default 2; tiny 1)")
@@ -319,8 +322,9 @@ def main() -> int:
                                                     else "gpu_check.md"))
     skip = set(filter(None, args.skip.split(",")))
 
-    from vddbench.testing import datasets as fixtures  # noqa: F401
     import torch
+
+    from vddbench.testing import datasets as fixtures  # noqa: F401
 
     device = "cpu" if args.cpu else args.device
     if not args.cpu and not torch.cuda.is_available():

@@ -52,9 +52,9 @@ def write_cache(path: Path, n: int, seed: int) -> None:
 def child(phase: str, root: Path, size: int, steps: int) -> dict:
     import torch
 
+    from vddbench.costs import Measure
     from vddbench.data import ArraySplit, DatasetSource
     from vddbench.data.stream import stream
-    from vddbench.costs import Measure
     from vddbench.plugins import Entry, Provider, get_registry
     from vddbench.protocol import PROTOCOLS, ClipSpec, DatasetSpec, EvalRecipe, Protocol
     from vddbench.results import ResultStore
@@ -85,7 +85,8 @@ def child(phase: str, root: Path, size: int, steps: int) -> dict:
             (record,) = run.run()
             assert record["status"] == "ok", record["error"]
             out["storage_bytes"] = record["storage_bytes"]
-            out["artifact_bytes"] = sum(p.stat().st_size for p in (root / f"results-{size}" / "artifacts").rglob("*.safetensors"))
+            out["artifact_bytes"] = sum(p.stat().st_size
+                                        for p in (root / f"results-{size}" / "artifacts").rglob("*.safetensors"))
         elif phase == "epoch":
             train = run.split("train")
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
@@ -129,7 +130,8 @@ def main() -> None:
             start = time.perf_counter()
             write_cache(root / f"train-{size}.u8", size, seed=0)
             print(f"{size} training clips ({size * clip_bytes / 2**30:.2f} GiB cache, generated in "
-                  f"{time.perf_counter() - start:.1f} s; as float32 it would be {size * clip_bytes * 4 / 2**30:.2f} GiB):",
+                  f"{time.perf_counter() - start:.1f} s; as float32 it would be "
+                  f"{size * clip_bytes * 4 / 2**30:.2f} GiB):",
                   flush=True)
             for phase in PHASES:
                 proc = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--child", phase,

@@ -2,7 +2,8 @@
 this machine, and the per-cell overhead of each executor.
 
 Throughput runs a representative subset of the default grid (the whole grid takes ~9 minutes with
-2 workers and ~15 with one; see docs/scaleout.md): by default ``random`` and ``herding`` at IPC 1, 5 and 10 with seed 0 -- six cells that span
+2 workers and ~15 with one; see docs/scaleout.md): by default ``random`` and ``herding`` at IPC 1, 5 and 10 \
+with seed 0 -- six cells that span
 the grid's range of cell costs (the IPC decides how many clips each student trains on), each
 evaluated on every student of the protocol.
 Each executor runs the same cells into its own empty results directory, with the protocol's torch

@@ -27,13 +27,13 @@ import time
 import torch
 
 import vddbench
+from vddbench.cell import make_task
 from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
 from vddbench.evaluate import score, train_student
+from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
-from vddbench.cell import make_task
-from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.seeding import stable_seed
 from vddbench.stats import mean_ci, paired_difference
 from vddbench.students import build_student
@@ -69,7 +69,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--no-random", action="store_true", help="skip the paired random baseline")
     ap.add_argument("--own", action="store_true",
-                    help="also score the method's own evaluation (its soft labels and augment_batch), as the harness does")
+                    help="also score the method's own evaluation (its soft labels and augment_batch), "
+                         "as the harness does")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = EMBEDDED.datasets[0]

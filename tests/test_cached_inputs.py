@@ -58,7 +58,8 @@ def test_expert_trajectories_are_built_once_by_two_workers_and_reused_on_rerun(v
     assert len(log.read_text().splitlines()) == 2  # two experts, two cells (IPC 1 and 2): each built once
 
     def named() -> list[list[dict]]:
-        return [json.loads(p.read_text())["cached_inputs"] for p in sorted((tmp_path / "out").glob("records/*/*/*/*.json"))]
+        return [json.loads(p.read_text())["cached_inputs"]
+                for p in sorted((tmp_path / "out").glob("records/*/*/*/*.json"))]
 
     first = named()
     assert len(first) == 2 and first[0] == first[1]  # both cells name the same two inputs, with their sha256

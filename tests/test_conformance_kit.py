@@ -6,13 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from test_conformance_broken import Correct, NonDeterministic, WrongShape  # noqa: I001 (tests/ is on sys.path)
 
 import vddbench
 from vddbench.plugins import get_registry
 from vddbench.testing import check_distiller, parametrize_with_checks, temporary_plugin, yield_checks
 from vddbench.testing.suite import CHECK_NAMES
-
-from test_conformance_broken import Correct, NonDeterministic, WrongShape  # noqa: I001 (tests/ is on sys.path)
 
 pytest_plugins = ["pytester"]
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from vddbench.testing import datasets as fixtures
 from vddbench.data.decode import ClipDecoder, CorruptVideo, frame_indices
 from vddbench.data.layouts import manifest_for
 from vddbench.protocols import KINETICS400, MINIUCF
+from vddbench.testing import datasets as fixtures
 
 
 def test_gap_sampling_centres_test_clips_and_seeds_train_clips():

@@ -4,12 +4,12 @@ import pytest
 
 from vddbench import executors, leaderboard
 from vddbench.cli import main
-from vddbench.testing import datasets as fixtures
 from vddbench.data.verify import complete, verify
 from vddbench.executors.local import LocalExecutor
 from vddbench.protocol import PROTOCOLS
 from vddbench.protocols import HMDB51, KINETICS400, MINIUCF, SSV2
 from vddbench.results import ResultStore
+from vddbench.testing import datasets as fixtures
 
 UCF = ("Biking", "Diving", "Skiing")
 HMDB = ("brush_hair", "cartwheel", "chew")

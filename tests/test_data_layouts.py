@@ -2,11 +2,11 @@
 
 import pytest
 
-from vddbench.testing import datasets as fixtures
 from vddbench.data.layouts import manifest_for
 from vddbench.data.ucf101 import MINIUCF_CLASSES
 from vddbench.errors import DataError
 from vddbench.protocols import HMDB51, KINETICS400, MINIUCF, SSV2
+from vddbench.testing import datasets as fixtures
 
 HMDB_CLASSES = ("brush_hair", "cartwheel", "chew")
 
@@ -21,7 +21,8 @@ def test_miniucf_takes_split_1_rows_of_its_classes_labelled_by_the_fifty_list(tm
     m = manifest_for(MINIUCF, tmp_path)
     assert m.layout == "UCF101 (official)" and len(m.classes) == 50
     assert {e.name.split("/")[0] for s in m.splits.values() for e in s} == {"Biking", "Diving"}  # no YoYo
-    assert sorted({e.label for e in m.splits["train"]}) == [MINIUCF_CLASSES.index("Biking"), MINIUCF_CLASSES.index("Diving")]
+    assert sorted({e.label for e in m.splits["train"]}) == [MINIUCF_CLASSES.index("Biking"),
+                                                            MINIUCF_CLASSES.index("Diving")]
     assert len(m.splits["train"]) == 4 and len(m.splits["test"]) == 2
     assert not m.missing("train") and not m.extras
 

@@ -3,9 +3,9 @@
 import json
 
 from vddbench.cli import main
-from vddbench.testing import datasets as fixtures
 from vddbench.protocol import PROTOCOLS
 from vddbench.protocols import MINIUCF
+from vddbench.testing import datasets as fixtures
 
 CLASSES = ("Biking", "Diving")
 

@@ -13,7 +13,8 @@ def videos(n=2):
 
 @pytest.mark.parametrize("data, message", [
     (vddbench.DistilledVideos(videos().double(), torch.zeros(2, dtype=torch.long)), "float32 videos"),
-    (vddbench.DistilledVideos(torch.zeros(2, 3, 4, 8, 9), torch.zeros(2, dtype=torch.long)), r"shape \(N, 3, 4, 8, 8\)"),
+    (vddbench.DistilledVideos(torch.zeros(2, 3, 4, 8, 9), torch.zeros(2, dtype=torch.long)),
+     r"shape \(N, 3, 4, 8, 8\)"),
     (vddbench.DistilledVideos(videos().fill_(float("nan")), torch.zeros(2, dtype=torch.long)), "finite"),
     (vddbench.DistilledVideos(videos(), torch.zeros(3, dtype=torch.long)), "one label per video"),
     (vddbench.DistilledVideos(videos(), torch.tensor([0, 5])), r"labels in \[0, 5\)"),
@@ -86,6 +87,9 @@ def test_task_students_are_fresh_and_seeded(smoke):
 
     a, b = task(), task()
     first, second = a.new_student(), a.new_student()
-    weights = lambda m: next(m.parameters()).detach()
+
+    def weights(m):
+        return next(m.parameters()).detach()
+
     assert not torch.equal(weights(first), weights(second))  # fresh each call
     assert torch.equal(weights(first), weights(b.new_student()))  # same task seed, same sequence

@@ -9,8 +9,8 @@ import signal
 from multiprocessing import active_children
 
 import pytest
-
 from executor_grid import PLUGINS, assert_complete, grid, reference  # noqa: F401
+
 from vddbench.executors.local import LocalExecutor
 from vddbench.results import ResultStore
 from vddbench.runner import pending

@@ -7,9 +7,8 @@ import os
 import signal
 
 import pytest
+from executor_grid import PLUGINS, Killer, assert_complete, broken_cell, cell_records, descendants, grid, reference  # noqa: F401
 
-from executor_grid import (PLUGINS, Killer, assert_complete, broken_cell, cell_records, descendants, grid,  # noqa: F401
-                           reference)
 from vddbench.errors import ProtocolError
 from vddbench.results import ResultStore
 from vddbench.runner import pending

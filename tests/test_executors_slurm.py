@@ -13,9 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from executor_grid import (PLUGINS, Killer, assert_complete, broken_cell, cell_records, grid, processes,  # noqa: F401
-                           reference)
+from executor_grid import PLUGINS, Killer, assert_complete, broken_cell, cell_records, grid, processes, reference  # noqa: F401
 
 submitit = pytest.importorskip("submitit")
 
@@ -103,7 +101,8 @@ def test_cli_detach_kill_then_collect(tmp_path, reference):  # noqa: F811
     assert "1 cell(s) submitted" in second.stderr  # the others were attached to (or done), not resubmitted
     after = _ledger(root)
     assert after[target.key] != submitted[target.key]
-    assert {k: v for k, v in after.items() if k != target.key} == {k: v for k, v in submitted.items() if k != target.key}
+    assert ({k: v for k, v in after.items() if k != target.key}
+            == {k: v for k, v in submitted.items() if k != target.key})
     assert_complete(root, reference)
 
 
@@ -115,7 +114,8 @@ def fake_slurm(tmp_path, monkeypatch):
     state.mkdir()
     scripts = {
         "sbatch": 'n=$(( $(cat "$FAKE_SLURM/counter" 2>/dev/null || echo 1000) + 1 ))\n'
-                  'echo $n > "$FAKE_SLURM/counter"\ncp "$1" "$FAKE_SLURM/sbatch-$n.sh"\necho "Submitted batch job $n"\n',
+                  'echo $n > "$FAKE_SLURM/counter"\ncp "$1" "$FAKE_SLURM/sbatch-$n.sh"\n'
+                  'echo "Submitted batch job $n"\n',
         "srun": "exit 1\n",
         "sacct": 'echo "JobID|State|NodeList"\ncat "$FAKE_SLURM/sacct" 2>/dev/null\nexit 0\n',
     }

@@ -71,7 +71,8 @@ class Slow(Probe):
 class Empty(Probe):
     name = "fault-empty"
     def act(self, task):
-        return vddbench.Artifact({"videos": torch.zeros(0, *task.clip.shape), "labels": torch.zeros(0, dtype=torch.int64)})
+        return vddbench.Artifact({"videos": torch.zeros(0, *task.clip.shape), \
+"labels": torch.zeros(0, dtype=torch.int64)})
 
 class Peek(Probe):
     name = "fault-peek"
@@ -516,8 +517,8 @@ def test_a_closed_output_pipe_is_no_traceback(site):
 
 @pytest.fixture
 def real_dataset(tmp_path, monkeypatch):
-    from vddbench.testing import datasets as fixtures
     from vddbench.protocols import MINIUCF
+    from vddbench.testing import datasets as fixtures
 
     classes = ("Biking", "Diving")
     root = fixtures.make_ucf101(tmp_path / "data", classes, train=2, test=1, other_classes=())

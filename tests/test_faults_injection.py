@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from executor_grid import PLUGINS, descendants, grid, records, reference  # noqa: F401
+
 from vddbench import cli
 from vddbench.executors.local import LocalExecutor
 from vddbench.results import ResultStore, load_record

@@ -3,10 +3,17 @@ import pytest
 import torch
 
 import vddbench
-from vddbench.data.moving_shapes import CLASS_NAMES_V2, CLASSES_V2, MOTION_PAIRS_V2, SHAPE_HUES_V2, MovingShapes, generate
+from vddbench import ArraySplit
+from vddbench.data.moving_shapes import (
+    CLASS_NAMES_V2,
+    CLASSES_V2,
+    MOTION_PAIRS_V2,
+    SHAPE_HUES_V2,
+    MovingShapes,
+    generate,
+)
 from vddbench.distiller import DistilledVideos
 from vddbench.evaluate import score, train_student
-from vddbench import ArraySplit
 from vddbench.protocol import EvalRecipe
 from vddbench.protocols import EMBEDDED
 from vddbench.students import build_student

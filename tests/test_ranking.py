@@ -32,7 +32,8 @@ def test_reset_student_follows_new_students_seed_sequence(smoke):
     def task():
         return vddbench.DistillTask(train=train, num_classes=spec.num_classes, ipc=1, seed=3, clip=spec.clip,
                                     dataset=spec.name,
-                                    student_factory=lambda s: build_student("convnet3d", spec.num_classes, spec.clip, s))
+                                    student_factory=lambda s: build_student("convnet3d", spec.num_classes,
+                                                                            spec.clip, s))
 
     built, reset = task(), task()
     first, second = built.new_student(), built.new_student()

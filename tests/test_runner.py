@@ -106,7 +106,8 @@ def test_cli_errors_are_one_line_with_exit_code_2(vddbench_cli, tmp_path):
     cases = [
         (["run", "--protocol", "smoke", "--distiller", "randon"], "did you mean 'random'"),
         (["run", "--protocol", "smoke", "--ipc", "10"], "IPC 10 is not in protocol 'smoke'"),
-        (["run", "--protocol", "smoke", "--results", "a-file/results"], "results directory a-file/results is not writable"),
+        (["run", "--protocol", "smoke", "--results", "a-file/results"],
+         "results directory a-file/results is not writable"),
     ]
     for args, message in cases:
         proc = vddbench_cli(*args)

@@ -9,13 +9,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from vddbench.cli import main
+from vddbench.costs import Measure
 from vddbench.data import ArraySplit
 from vddbench.data.stream import in_order, stream
 from vddbench.device import NondeterminismLog, forked_rng, resolve_device
 from vddbench.distiller import DistilledVideos
 from vddbench.errors import VddbenchError
 from vddbench.evaluate import score, train_on_split, train_student
-from vddbench.costs import Measure
 from vddbench.plugins import get_registry
 from vddbench.protocol import EvalRecipe
 from vddbench.students import build_student
@@ -73,7 +73,8 @@ def test_streaming_normalises_batches_in_order_and_leaves_the_global_generator_a
     assert torch.equal(torch.cat([y for _, y in got]), train.labels)
 
 
-@pytest.mark.parametrize("recipe", [EvalRecipe(epochs=2, lr=0.03, batch_size=16), EvalRecipe(steps=5, lr=0.03, batch_size=64)])
+@pytest.mark.parametrize("recipe", [EvalRecipe(epochs=2, lr=0.03, batch_size=16),
+                                    EvalRecipe(steps=5, lr=0.03, batch_size=64)])
 def test_training_on_a_streamed_split_gives_the_weights_of_training_on_it_materialised(smoke, recipe):
     spec, train = _smoke_train(smoke)
     models = []
@@ -152,10 +153,10 @@ def test_full_stores_no_copy_and_records_the_splits_bytes(smoke, tmp_path):
 
 
 def test_full_on_a_real_layout_records_the_splits_bytes_and_writes_no_copy(tmp_path, monkeypatch):
-    from vddbench.testing import datasets as fixtures
     from vddbench.protocol import PROTOCOLS
     from vddbench.protocols import MINIUCF
     from vddbench.results import ResultStore
+    from vddbench.testing import datasets as fixtures
 
     classes = ("Biking", "Diving")
     root = fixtures.make_ucf101(tmp_path / "data", classes, train=3, test=1, other_classes=())
@@ -197,8 +198,8 @@ def test_the_gpu_check_rehearses_on_the_cpu_and_fails_when_runs_differ(tmp_path)
     spec.loader.exec_module(gpu_check)
     import json
 
-    from vddbench.runner import plan, run_cell
     from vddbench.protocol import get_protocol
+    from vddbench.runner import plan, run_cell
 
     (cell,) = plan(get_protocol("smoke"), ["random"], ipcs=[1])
     for run in ("a", "b"):

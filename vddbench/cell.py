@@ -74,7 +74,8 @@ def distill(distiller: Distiller, task: DistillTask, cell_key: str) -> Artifact:
         torch.manual_seed(stable_seed("distill", cell_key))
         artifact = distiller.distill(task)
     if not isinstance(artifact, Artifact):
-        raise TypeError(f"distiller '{distiller.name}' should return a vddbench.Artifact; got {type(artifact).__name__}")
+        raise TypeError(f"distiller '{distiller.name}' should return a vddbench.Artifact; "
+                        f"got {type(artifact).__name__}")
     return artifact
 
 

@@ -25,7 +25,8 @@ def _split(values: list[str] | None, convert=str, flag: str = "this option"):
                 try:
                     out.append(convert(part.strip()))
                 except ValueError:
-                    raise VddbenchError(f"{flag}: '{part}' is not a valid value (expected {convert.__name__})") from None
+                    raise VddbenchError(
+                        f"{flag}: '{part}' is not a valid value (expected {convert.__name__})") from None
     if not out:
         raise VddbenchError(f"{flag} is empty; give it a value, or leave it out to take the protocol's whole list")
     twice = sorted({str(v) for v in out if out.count(v) > 1})
@@ -60,8 +61,14 @@ def _check_run_args(args, protocol) -> None:
 
 
 def cmd_run(args) -> int:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from .executors import executor_options, get_executor
     from .protocol import get_protocol
@@ -180,7 +187,8 @@ def cmd_list(args) -> int:
     reg = get_registry()
     print("distillers:")
     for name, e in sorted(reg.distillers.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {(e.obj.__doc__ or '').strip().splitlines()[0] if e.obj.__doc__ else ''}")
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  "
+              f"{(e.obj.__doc__ or '').strip().splitlines()[0] if e.obj.__doc__ else ''}")
     print("datasets:")
     for name, e in sorted(reg.datasets.items()):
         print(f"  {name:<14} {e.provider.name} {e.provider.version}")
@@ -262,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     lb = sub.add_parser("leaderboard", help="render markdown leaderboards from records")
     lb.add_argument("--records", default=str(OFFICIAL), help="results directory to read (default: leaderboards/)")
-    lb.add_argument("--out", default=str(OFFICIAL), help="where to write <dataset>.md and .png (default: leaderboards/)")
+    lb.add_argument("--out", default=str(OFFICIAL),
+                    help="where to write <dataset>.md and .png (default: leaderboards/)")
     lb.add_argument("--check", action="store_true", help="fail if the markdown on disk is stale")
     lb.set_defaults(func=cmd_leaderboard)
 

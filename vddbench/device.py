@@ -56,7 +56,8 @@ def forked_rng(device: torch.device | str) -> Iterator[None]:
     """``torch.random.fork_rng`` over the CPU generator and, on CUDA, the device's generator: what
     a phase seeds and draws leaves the caller's random state as it was."""
     device = torch.device(device)
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    devices = ([device.index if device.index is not None else torch.cuda.current_device()]
+               if device.type == "cuda" else [])
     with torch.random.fork_rng(devices=devices):
         yield
 

@@ -7,7 +7,6 @@ never used to choose anything.
 from __future__ import annotations
 
 import math
-
 from typing import Callable, Iterable, Iterator
 
 import torch

@@ -36,7 +36,8 @@ def embed_batches(student: torch.nn.Module, batches: list[torch.Tensor], flat: b
     return list(student.embed(torch.cat(batches), flat=flat).split([len(b) for b in batches]))
 
 
-def class_mean_embeddings(student: torch.nn.Module, batches: list[torch.Tensor], flat: bool = True) -> list[torch.Tensor]:
+def class_mean_embeddings(student: torch.nn.Module, batches: list[torch.Tensor],
+                          flat: bool = True) -> list[torch.Tensor]:
     """The mean embedding of each batch (one batch per class)."""
     return [f.mean(0) for f in embed_batches(student, batches, flat)]
 

@@ -20,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from . import cell as cell_core
 from .artifacts import describe, load_artifact, save_artifact, verified
-from .distiller import Artifact, DistilledVideos, Distiller
-from .errors import DataError, DistillerError, ProtocolError, ResultsError
+from .costs import Measure
 from .device import NondeterminismLog, configure, resolve_device, settings
 from .device import describe as describe_device
+from .distiller import Artifact, DistilledVideos, Distiller
+from .errors import DataError, DistillerError, ProtocolError, ResultsError
 from .evaluate import score, train, train_student
 from .inputs import BuildContext, DiskInputs
-from .costs import Measure
 from .plugins import get_registry
 from .protocol import Protocol, get_protocol
 from .results import SCHEMA_VERSION, ResultStore, write_json_atomic
@@ -120,7 +121,8 @@ def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None,
     for cls in classes:
         distiller = cls(**cls.defaults_for(protocol.name))
         params = json.dumps(distiller.get_params(), sort_keys=True)
-        plain = protocol.protocol_student if distiller.tags.decoupled and protocol.protocol_student in student_list else None
+        plain = (protocol.protocol_student
+                 if distiller.tags.decoupled and protocol.protocol_student in student_list else None)
         for dataset in dataset_names:
             for ipc in (ipc_list if cls.tags.uses_ipc else (None,)):
                 for seed in seed_list:
@@ -376,6 +378,8 @@ def run_cell(cell: Cell, results_root: str) -> list[dict[str, Any]]:
     protocol = get_protocol(cell.protocol)
     torch.set_num_threads(protocol.torch_threads)
     store = ResultStore(results_root)
+    if not store.protocol_path(protocol.protocol_id).exists():  # its board renders even once the code drops it
+        store.write_protocol(protocol.canonical_json())
     with cell_lock(store, cell):  # inside the lock: what another run finished meanwhile is skipped
         return CellRun(cell, store).run()
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..protocol import DatasetSpec
 from ..errors import DataError
+from ..protocol import DatasetSpec
 from .manifest import Manifest
 from .parallel import decode_all
 from .split import ArraySplit

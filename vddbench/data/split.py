@@ -126,7 +126,8 @@ class ArraySplit(VideoSplit):
 
     def __init__(self, name: str, clips: np.ndarray, labels: np.ndarray, num_classes: int):
         if clips.dtype != np.uint8 or clips.ndim != 5 or clips.shape[1] != 3:
-            raise ValueError(f"clips of split '{name}' should be uint8 (N, 3, T, H, W); got {clips.dtype} {clips.shape}")
+            raise ValueError(f"clips of split '{name}' should be uint8 (N, 3, T, H, W); "
+                             f"got {clips.dtype} {clips.shape}")
         self.name = name
         self.num_classes = num_classes
         self._clips = clips

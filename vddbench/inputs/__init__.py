@@ -104,7 +104,8 @@ class DiskInputs(Inputs):
 
     def path(self, kind: str, options: dict[str, Any]) -> Path:
         c = self.context
-        return self.root / c.protocol.protocol_id / c.spec.name / kind / f"seed{c.seed}-{options_key(options)}.safetensors"
+        return (self.root / c.protocol.protocol_id / c.spec.name / kind
+                / f"seed{c.seed}-{options_key(options)}.safetensors")
 
     def _fetch(self, kind: CachedInput, options: dict[str, Any]) -> bytes:
         from ..results import write_bytes_atomic, write_json_atomic

@@ -89,8 +89,8 @@ def build_student(name: str, num_classes: int, clip: ClipSpec, seed: int) -> Stu
     """A freshly initialised student; the same seed gives the same weights."""
     from mmengine.registry import DefaultScope
 
-    from .mmaction_compat import import_mmaction_models
     from . import modules  # noqa: F401  registers vddbench's own mmaction2 modules
+    from .mmaction_compat import import_mmaction_models
 
     import_mmaction_models()
     from mmaction.registry import MODELS

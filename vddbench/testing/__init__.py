@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import importlib
 
+# Imported now (it is light): the function must shadow its module's name in this package.
+from .temporary_plugin import temporary_plugin as temporary_plugin
+
 _EXPORTS = {
     "check_distiller": "suite",
     "parametrize_with_checks": "suite",
@@ -22,10 +25,6 @@ _EXPORTS = {
     "clear_cache": "bench",
     "TIME_BUDGET_S": "bench",
 }
-
-
-# Imported now (it is light): the function must shadow its module's name in this package.
-from .temporary_plugin import temporary_plugin  # noqa: E402
 
 
 def __getattr__(name: str):

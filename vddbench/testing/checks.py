@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..distiller import Distiller, DistilledVideos
+from ..distiller import DistilledVideos, Distiller
 from ..errors import PluginError, VddbenchError
 from ..plugins import get_registry
 from .bench import Options, distil
@@ -72,7 +72,8 @@ def check_registration(distiller, *, protocol="smoke", **_):
         from ..protocol import all_protocols
 
         if proto_name not in all_protocols():
-            _fail(cls, f"use known protocol names in protocol_defaults ({', '.join(all_protocols())})", repr(proto_name))
+            _fail(cls, f"use known protocol names in protocol_defaults ({', '.join(all_protocols())})",
+                  repr(proto_name))
         unknown = sorted(set(overrides) - set(cls.param_names()))
         if unknown:
             _fail(cls, f"only override its hyper-parameters in protocol_defaults['{proto_name}']", unknown)
@@ -139,7 +140,8 @@ def check_training_split_unchanged(distiller, *, protocol="smoke", device="cpu",
     for ipc in _ipcs(cls, opts):
         run = distil(cls, params, opts, ipc)
         if run.split_changed:
-            _fail(cls, "leave the training split unchanged", f"a different split fingerprint after distilling{run.where}")
+            _fail(cls, "leave the training split unchanged",
+                  f"a different split fingerprint after distilling{run.where}")
 
 
 def check_test_split_unread(distiller, *, protocol="smoke", device="cpu", **_):
@@ -147,7 +149,8 @@ def check_test_split_unread(distiller, *, protocol="smoke", device="cpu", **_):
     cls, params, opts = _setup(distiller, protocol, device)
     run = distil(cls, params, opts, _ipcs(cls, opts)[0], forbid_test=True)
     if "test" in run.distill_loads:
-        _fail(cls, "never read the test split", f"{run.distill_loads.count('test')} load(s) of it while distilling{run.where}")
+        _fail(cls, "never read the test split",
+              f"{run.distill_loads.count('test')} load(s) of it while distilling{run.where}")
 
 
 def check_cached_inputs_declared(distiller, *, protocol="smoke", device="cpu", **_):
@@ -158,8 +161,10 @@ def check_cached_inputs_declared(distiller, *, protocol="smoke", device="cpu", *
         run = distil(cls, params, opts, ipc)
         undeclared = sorted(set(run.input_calls) - set(declared))
         if undeclared:
-            how = " and ".join("needs_teacher=True" if k == "teacher" else f"cached_inputs=({k!r},)" for k in undeclared)
-            _fail(cls, f"declare tags {how} to use {', '.join(undeclared)}", f"{len(run.input_calls)} call(s){run.where}")
+            how = " and ".join("needs_teacher=True" if k == "teacher" else f"cached_inputs=({k!r},)"
+                               for k in undeclared)
+            _fail(cls, f"declare tags {how} to use {', '.join(undeclared)}",
+                  f"{len(run.input_calls)} call(s){run.where}")
 
 
 # -- what it stores -------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from ..distiller import DistillerTags
 from . import checks as c
 
 CHECKS: tuple[Callable, ...] = (
-    c.check_registration, c.check_output_contract, c.check_clips_per_class, c.check_determinism, c.check_training_split_unchanged,
+    c.check_registration, c.check_output_contract, c.check_clips_per_class, c.check_determinism,
+    c.check_training_split_unchanged,
     c.check_test_split_unread, c.check_cached_inputs_declared, c.check_artifact_round_trip,
     c.check_artifact_self_contained, c.check_storage_honest, c.check_storage_budget,
     c.check_time_budget, c.check_augment_batch,
@@ -65,7 +66,8 @@ def _expected(expected_failed_checks, distiller) -> dict[str, str]:
     return expected
 
 
-def _plan(distillers, expected_failed_checks, protocol, device, time_budget_s) -> Iterator[tuple[str, Any, BoundCheck, str | None]]:
+def _plan(distillers, expected_failed_checks, protocol, device,
+          time_budget_s) -> Iterator[tuple[str, Any, BoundCheck, str | None]]:
     if not isinstance(distillers, (list, tuple)):
         distillers = [distillers]
     for distiller in distillers:

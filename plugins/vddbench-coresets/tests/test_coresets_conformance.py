@@ -1,5 +1,6 @@
-from vddbench.testing import parametrize_with_checks
 from vddbench_coresets import Herding, KCenter, RandomCoreset
+
+from vddbench.testing import parametrize_with_checks
 
 
 @parametrize_with_checks([RandomCoreset, Herding, KCenter])

@@ -40,7 +40,8 @@ class _Coreset(vddbench.Distiller):
             members = task.train.indices_of(label)
             if len(members) < task.ipc:
                 raise vddbench.DistillerError(
-                    f"distiller '{self.name}': class {label} has {len(members)} training clips, fewer than IPC {task.ipc}")
+                    f"distiller '{self.name}': class {label} has {len(members)} training clips, "
+                    f"fewer than IPC {task.ipc}")
             chosen.append(members[self.select(task, members)])
         return _artifact(task, chosen)
 

@@ -1,5 +1,6 @@
-from vddbench.testing import parametrize_with_checks
 from vddbench_example import ClassMean
+
+from vddbench.testing import parametrize_with_checks
 
 
 @parametrize_with_checks([ClassMean])

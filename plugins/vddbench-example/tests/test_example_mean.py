@@ -1,5 +1,6 @@
-import vddbench
 from vddbench_example import ClassMean
+
+import vddbench
 
 
 def test_with_k_1_every_clip_is_a_real_clip_of_its_class(vddbench_task):

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 import torch
+from vddbench_frepo import FRePo, ModelPool, centred_one_hot, krr_loss, label_margin_loss, label_probabilities
 
 import vddbench
-from vddbench_frepo import (FRePo, ModelPool, centred_one_hot, krr_loss, label_margin_loss, label_probabilities)
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
@@ -44,7 +44,8 @@ def test_krr_loss_keeps_the_features_dtype_and_gradients():
 def test_targets_and_label_terms_are_frepos():
     y = centred_one_hot(torch.tensor([2, 0]), 10)
     assert torch.allclose(y[0], torch.tensor([-0.1, -0.1, 0.9] + [-0.1] * 7))
-    assert torch.allclose(centred_one_hot(torch.tensor([1]), 40, scale=True), centred_one_hot(torch.tensor([1]), 40) / 2)
+    assert torch.allclose(centred_one_hot(torch.tensor([1]), 40, scale=True),
+                          centred_one_hot(torch.tensor([1]), 40) / 2)
     # lb_margin_th: -min(top1 - top2, 1/C)
     labels = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.3, 0.25, 0.0, 0.0]])
     assert torch.isclose(label_margin_loss(labels), torch.tensor(-(0.25 + 0.05) / 2))

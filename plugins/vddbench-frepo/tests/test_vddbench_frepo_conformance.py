@@ -1,5 +1,6 @@
-from vddbench.testing import parametrize_with_checks
 from vddbench_frepo import FRePo
+
+from vddbench.testing import parametrize_with_checks
 
 
 @parametrize_with_checks([FRePo])

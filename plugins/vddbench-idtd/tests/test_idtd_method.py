@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-
-import vddbench
 from vddbench_idtd import IDTD
 from vddbench_idtd.modules import InstanceGenerators, diversity, segment_diversity, temporal_augment
+
+import vddbench
 
 torch.set_num_threads(1)
 
@@ -105,7 +105,8 @@ def test_trace_records_the_objective_of_every_iteration_and_changes_nothing(vddb
     task = vddbench_task(ipc=1)
     trace: list[float] = []
     traced = IDTD(k=2, iterations=3, init="real", real_batch=4).distill(task, trace=trace)
-    plain = IDTD(k=2, iterations=3, init="real", real_batch=4).distill(vddbench_task(ipc=1))  # a fresh task: the same students
+    # a fresh task: the same students
+    plain = IDTD(k=2, iterations=3, init="real", real_batch=4).distill(vddbench_task(ipc=1))
     assert len(trace) == 3 and all(isinstance(v, float) and v == v for v in trace)
     assert torch.equal(traced.tensors["videos"], plain.tensors["videos"])  # tracing is read-only
     # with only the segment matching term, the objective is DM's matching loss (summed over classes)

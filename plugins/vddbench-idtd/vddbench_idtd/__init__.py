@@ -54,7 +54,8 @@ class IDTD(vddbench.Distiller):
     # -- distillation --------------------------------------------------------------------------
     def _check(self, task: vddbench.DistillTask) -> None:
         if self.k < 1 or self.init not in ("noise", "real"):
-            raise vddbench.DistillerError(f"distiller 'idtd': k must be >= 1 and init 'noise' or 'real'; got k={self.k}, init={self.init!r}")
+            raise vddbench.DistillerError(f"distiller 'idtd': k must be >= 1 and init 'noise' or 'real'; "
+                                          f"got k={self.k}, init={self.init!r}")
 
     def real_init_indices(self, task: vddbench.DistillTask) -> list[torch.Tensor]:
         """Per class, ``ipc * k`` real clips, instance-major (instance i's K segments): segment 0

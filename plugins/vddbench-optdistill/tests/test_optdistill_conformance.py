@@ -1,5 +1,6 @@
-from vddbench.testing import parametrize_with_checks
 from vddbench_optdistill import OptDistill
+
+from vddbench.testing import parametrize_with_checks
 
 
 @parametrize_with_checks([OptDistill])

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 import vddbench
+from vddbench import candidate_pool, user_model
+from vddbench import model_name as teacher_name
 
-from vddbench import candidate_pool, model_name as teacher_name, user_model
 from .regions import motion_proposals
 from .track import cropped_video, track
 

@@ -13,8 +13,9 @@ import warnings
 import torch
 
 import vddbench
-
-from vddbench import apply_model as apply, candidate_pool, model_name as teacher_name, user_model
+from vddbench import apply_model as apply
+from vddbench import candidate_pool, user_model
+from vddbench import model_name as teacher_name
 
 
 def _pca_birch(feats: torch.Tensor, k: int, components: float, threshold: float,
@@ -113,7 +114,8 @@ class TACDT(vddbench.Distiller):
             {"videos_uint8": pool.raw(index), "labels": pool.labels[index]},
             {"candidates": pool_desc, "embedder": model_desc,
              "pca": f"{min(components)}-{max(components)} components of {feats.shape[1]} per class",
-             "birch_threshold_used": ",".join(f"{t:g}" for t in thresholds) if lowered else f"{self.birch_threshold:g}"})
+             "birch_threshold_used": (",".join(f"{t:g}" for t in thresholds) if lowered
+                                      else f"{self.birch_threshold:g}")})
 
 
 @vddbench.hookimpl

@@ -4,11 +4,19 @@ matching against the teacher, relabelling into soft labels, and VideoMix on non-
 import pytest
 import torch
 import torch.nn.functional as F
+from vddbench_tsgf import TSGF, BatchNormStatistics
+from vddbench_tsgf.saliency import (
+    frame_differences,
+    key_frames,
+    saliency_bound,
+    saliency_mask,
+    temporal_saliency,
+    tsgf_mask,
+    videomix,
+    window_weights,
+)
 
 import vddbench
-from vddbench_tsgf import TSGF, BatchNormStatistics
-from vddbench_tsgf.saliency import (frame_differences, key_frames, saliency_bound, saliency_mask,
-                                    temporal_saliency, tsgf_mask, videomix, window_weights)
 
 torch.set_num_threads(1)
 
@@ -208,4 +216,5 @@ def test_trace_is_the_per_iteration_loss_summed_over_synthetic_batches(vddbench_
         d.optimise(teacher, videos[chunk], labels[chunk], lr, r_bn, part)
         per_batch.append(part)
     assert trace == pytest.approx([a + b for a, b in zip(*per_batch)], rel=1e-5)
-    assert torch.equal(traced.tensors["videos"], d.distill(vddbench_task(ipc=2)).tensors["videos"])  # tracing is read-only
+    # tracing is read-only
+    assert torch.equal(traced.tensors["videos"], d.distill(vddbench_task(ipc=2)).tensors["videos"])

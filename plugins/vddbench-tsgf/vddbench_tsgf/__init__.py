@@ -170,7 +170,8 @@ class TSGF(vddbench.Distiller):
             trace.extend(sum(step) for step in zip(*traces))
         if self.relabel:
             with torch.no_grad():
-                logits = torch.cat([teacher(videos[i:i + self.synthetic_batch]) for i in range(0, len(videos), self.synthetic_batch)])
+                logits = torch.cat([teacher(videos[i:i + self.synthetic_batch])
+                                    for i in range(0, len(videos), self.synthetic_batch)])
             stored = F.softmax(logits.float() / self.label_temperature, dim=1).cpu()
         else:
             stored = labels

@@ -7,12 +7,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-
-import vddbench
 from vddbench_vstunet import VSTUNet, paper_lambdas
 from vddbench_vstunet.latent import first_stage
 from vddbench_vstunet.unet import SelectionUNet, pairwise, selection_losses
 
+import vddbench
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
@@ -120,7 +119,8 @@ def test_training_improves_the_representativeness_of_the_selection(clip_as_laten
         # mean over candidates of the distance to the nearest selected clip, in the latent space
         everything = vddbench.normalize(task.train.raw(slice(0, len(task.train))))
         z = torch.nn.functional.avg_pool3d(everything, (1, 8, 8)).flatten(1)
-        chosen = torch.nn.functional.avg_pool3d(vddbench.normalize(artifact.tensors["videos_uint8"]), (1, 8, 8)).flatten(1)
+        chosen = torch.nn.functional.avg_pool3d(vddbench.normalize(artifact.tensors["videos_uint8"]),
+                                                (1, 8, 8)).flatten(1)
         labels, chosen_labels = task.train.labels, artifact.tensors["labels"]
         return float(np.mean([((z[i] - chosen[chosen_labels == labels[i]]) ** 2).mean(1).min() for i in range(len(z))]))
     kwargs = dict(autoencoder=clip_as_latent, width=4, lr=0.02, lambda_r=5.0, lambda_d=0.0)

@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 
 import vddbench
+from vddbench import apply_model as apply
+from vddbench import candidate_pool, user_model
+from vddbench import model_name as teacher_name
 
-from vddbench import apply_model as apply, candidate_pool, model_name as teacher_name, user_model
 from .latent import FIRST_STAGE_STRIDE, first_stage, pool_to_stride, principal_channels, project
 from .unet import SelectionUNet, pairwise, selection_losses
 
