@@ -1,7 +1,8 @@
+from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD
+
 from vddbench.testing import parametrize_with_checks
-from vddbench_vdsd import VDSD
 
 
-@parametrize_with_checks([VDSD])
+@parametrize_with_checks([VDSD, MTTVDSD, FRePoVDSD])
 def test_conformance(distiller, check):
     check(distiller)

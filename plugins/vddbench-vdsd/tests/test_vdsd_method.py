@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load, save
-
-import vddbench
 from vddbench_vdsd import VDSD
 
-FAST = dict(iterations=2, static_iterations=2, batch_real=2)
+import vddbench
+
+FAST = dict(iterations=2, static_iterations=2, batch_real=2, static_batch_real=2)
 
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
@@ -54,7 +54,7 @@ def test_expand_rebuilds_every_combination_from_the_stored_parts(vddbench_task):
     assert torch.equal(data.videos, VDSD().expand(artifact).videos)
 
 
-def test_static_memory_is_learned_in_stage_1_then_frozen(vddbench_task):
+def test_static_memory_is_learned_in_the_static_stage_then_frozen(vddbench_task):
     task = vddbench_task(ipc=1)
     vdsd = VDSD(iterations=3, static_iterations=0, batch_real=2, lr_dynamic=100.0, lr_hal=1e-3)
     initial = vdsd.init_static(task)
@@ -63,7 +63,7 @@ def test_static_memory_is_learned_in_stage_1_then_frozen(vddbench_task):
     assert torch.equal(artifact.tensors["static"], initial.flatten(0, 1))  # frozen in stage 2
     assert not torch.equal(artifact.tensors["dynamic"], dynamic0.flatten(0, 1))  # dynamic memory learned
     assert not torch.equal(artifact.tensors["hallucinator.weight"], weight0)  # hallucinator learned
-    learned = VDSD(iterations=0, static_iterations=3, batch_real=2, lr_static=1000.0).distill(task)
+    learned = VDSD(iterations=0, static_iterations=3, static_batch_real=2, static_lr_img=10.0).distill(task)
     assert not torch.equal(learned.tensors["static"], initial.flatten(0, 1))
     # the static memory starts from real frames: each one is a frame of a real clip of its class
     frames = task.train.clips(slice(0, len(task.train))).transpose(1, 2)  # (N, T, 3, H, W)
