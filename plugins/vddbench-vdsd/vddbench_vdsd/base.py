@@ -93,6 +93,19 @@ class StaticDynamicDistiller(vddbench.Distiller):
         return mem.init_memory(task, static, self._dynamics(), self.hallucinator, self.hal_init)
 
     # -- expand ----------------------------------------------------------------------------------------
+    def sgd_optimizers(self, memory: mem.Memory) -> list[torch.optim.Optimizer]:
+        """VDSD's stage-2 SGD (momentum ``self.momentum``): the hallucinator at ``lr_hal``, the dynamic
+        memory at ``lr_dynamic`` and, under ``train_static``, the static memory at ``lr_static``."""
+        groups = [([memory.weight, memory.bias], self.lr_hal)]
+        if memory.dynamic is not None:
+            groups.append(([memory.dynamic], self.lr_dynamic))
+        if self.train_static:
+            groups.append(([memory.static], self.lr_static))
+        for params, _ in groups:
+            for p in params:
+                p.requires_grad_(True)
+        return [torch.optim.SGD(params, lr=lr, momentum=self.momentum) for params, lr in groups]
+
     def expand(self, artifact: vddbench.Artifact) -> vddbench.DistilledVideos:
         """Every (static, dynamic) combination of every slot (:func:`vddbench_vdsd.memory.expand`)."""
         return mem.expand(artifact)

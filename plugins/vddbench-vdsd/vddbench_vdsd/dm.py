@@ -71,15 +71,7 @@ class VDSD(StaticDynamicDistiller):
         """Static stage, then DM on the composed videos. If ``trace`` is a list, every stage-2 loss is
         appended to it."""
         memory = self.initial_memory(task)
-        memory.weight.requires_grad_(True)
-        memory.bias.requires_grad_(True)
-        optimizers = [torch.optim.SGD([memory.weight, memory.bias], lr=self.lr_hal, momentum=self.momentum)]
-        if memory.dynamic is not None:
-            memory.dynamic.requires_grad_(True)
-            optimizers.append(torch.optim.SGD([memory.dynamic], lr=self.lr_dynamic, momentum=self.momentum))
-        if self.train_static:
-            memory.static.requires_grad_(True)
-            optimizers.append(torch.optim.SGD([memory.static], lr=self.lr_static, momentum=self.momentum))
+        optimizers = self.sgd_optimizers(memory)
         g = task.generator(offset=4)
         student = vddbench.frozen_student(task.new_student())
         for _ in range(self.iterations):

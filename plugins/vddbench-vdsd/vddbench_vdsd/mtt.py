@@ -105,15 +105,7 @@ class MTTVDSD(StaticDynamicDistiller):
         trajectories = task.expert_trajectories(self.experts, self.max_start_epoch + self.expert_epochs)
         memory = self.initial_memory(task)
         device = task.device
-        memory.weight.requires_grad_(True)
-        memory.bias.requires_grad_(True)
-        optimizers = [torch.optim.SGD([memory.weight, memory.bias], lr=self.lr_hal, momentum=self.momentum)]
-        if memory.dynamic is not None:
-            memory.dynamic.requires_grad_(True)
-            optimizers.append(torch.optim.SGD([memory.dynamic], lr=self.lr_dynamic, momentum=self.momentum))
-        if self.train_static:
-            memory.static.requires_grad_(True)
-            optimizers.append(torch.optim.SGD([memory.static], lr=self.lr_static, momentum=self.momentum))
+        optimizers = self.sgd_optimizers(memory)
         steps, batch, train_lr = self.script_settings(task.ipc)
         syn_lr = torch.tensor(float(self.lr_teacher), device=device).requires_grad_(train_lr)
         if train_lr:
