@@ -5,11 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from vddbench.data import cache, fixtures, parallel
+from vddbench.data import cache, parallel
 from vddbench.data.decode import ClipDecoder
 from vddbench.data.layouts import manifest_for
 from vddbench.data.manifest import VideoEntry
 from vddbench.protocols import MINIUCF
+from vddbench.testing import datasets as fixtures
 
 CLASSES = ("Biking", "Diving")
 

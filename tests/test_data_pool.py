@@ -5,7 +5,8 @@ import pytest
 import torch
 
 import vddbench
-from vddbench.data import cache, fixtures
+from vddbench.data import cache
+from vddbench.testing import datasets as fixtures
 
 CLIP = vddbench.ClipSpec(frames=8, height=32, width=32)
 
