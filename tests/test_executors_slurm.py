@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from executor_grid import PLUGINS, Killer, assert_complete, broken_cell, cell_records, grid, processes, reference  # noqa: F401
 
+from vddbench.results import ResultStore
+
 submitit = pytest.importorskip("submitit")
 
 
@@ -62,7 +64,7 @@ def test_local_cluster_reports_crashed_and_killed_jobs(tmp_path, monkeypatch):
     assert isinstance(killed, UncompletedJobError), killed  # the job died: reported, not retried
     assert isinstance(crashed, FailedJobError)  # raised in the job: reported with its traceback
     assert "changed since the cell was planned" in str(crashed) and "Traceback" in str(crashed)
-    assert cell_records(tmp_path, target) == [] and list((tmp_path / "records").glob("**/*.json")) == []
+    assert cell_records(tmp_path, target) == [] and ResultStore(tmp_path).record_files() == []
 
 
 @pytest.mark.slow

@@ -362,7 +362,8 @@ def test_a_full_disk_stops_the_run_with_one_line(smoke, tmp_path, monkeypatch, c
     argv = ["run", "--protocol", "smoke", "--distiller", "random", "--results", str(tmp_path / "res")]
     assert cli.main(argv) == 2
     line = _one_error_line(capsys.readouterr().err.split("\n", 1)[1])  # after the "protocol ...: 2 cells" line
-    assert "cannot write" in line and "res/artifacts" in line and "the disk is full" in line
+    # the first file the run writes is the protocol's kept canonical JSON; the line names it
+    assert "cannot write" in line and "res/records" in line and "the disk is full" in line
     assert ResultStore(tmp_path / "res").record_files() == []
 
 

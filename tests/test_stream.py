@@ -199,13 +199,14 @@ def test_the_gpu_check_rehearses_on_the_cpu_and_fails_when_runs_differ(tmp_path)
     import json
 
     from vddbench.protocol import get_protocol
+    from vddbench.results import ResultStore
     from vddbench.runner import plan, run_cell
 
     (cell,) = plan(get_protocol("smoke"), ["random"], ipcs=[1])
     for run in ("a", "b"):
         run_cell(cell, str(tmp_path / run))
     assert gpu_check.compare(tmp_path / "a", tmp_path / "b")[1] == []
-    (path,) = (tmp_path / "b" / "records").rglob("*.json")
+    (path,) = ResultStore(tmp_path / "b").record_files()
     record = json.loads(path.read_text())
     record["metrics"]["top1"] += 1.0
     path.write_text(json.dumps(record))

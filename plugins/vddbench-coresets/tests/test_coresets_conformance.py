@@ -1,6 +1,5 @@
-from vddbench_coresets import Herding, KCenter, RandomCoreset
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_coresets import Herding, KCenter, RandomCoreset
 
 
 @parametrize_with_checks([RandomCoreset, Herding, KCenter])

@@ -3,9 +3,9 @@ synthetic clips away from their real initialisation."""
 
 import pytest
 import torch
-from vddbench_dm import DM, matching_loss
 
 import vddbench
+from vddbench_dm import DM, matching_loss
 
 
 def held_out_loss(task, videos, judges):

@@ -1,6 +1,5 @@
-from vddbench_dm import DM
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_dm import DM
 
 
 @parametrize_with_checks([DM])

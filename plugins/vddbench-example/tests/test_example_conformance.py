@@ -1,6 +1,5 @@
-from vddbench_example import ClassMean
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_example import ClassMean
 
 
 @parametrize_with_checks([ClassMean])

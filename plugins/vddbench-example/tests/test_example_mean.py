@@ -1,6 +1,5 @@
-from vddbench_example import ClassMean
-
 import vddbench
+from vddbench_example import ClassMean
 
 
 def test_with_k_1_every_clip_is_a_real_clip_of_its_class(vddbench_task):

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 import torch
-from vddbench_frepo import FRePo, ModelPool, centred_one_hot, krr_loss, label_margin_loss, label_probabilities
 
 import vddbench
+from vddbench_frepo import FRePo, ModelPool, centred_one_hot, krr_loss, label_margin_loss, label_probabilities
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 

@@ -1,6 +1,5 @@
-from vddbench_frepo import FRePo
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_frepo import FRePo
 
 
 @parametrize_with_checks([FRePo])

@@ -1,6 +1,5 @@
-from vddbench_idtd import IDTD
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_idtd import IDTD
 
 
 @parametrize_with_checks([IDTD])

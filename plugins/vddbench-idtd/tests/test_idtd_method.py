@@ -2,10 +2,10 @@
 
 import pytest
 import torch
-from vddbench_idtd import IDTD
-from vddbench_idtd.modules import InstanceGenerators, diversity, segment_diversity, temporal_augment
 
 import vddbench
+from vddbench_idtd import IDTD
+from vddbench_idtd.modules import InstanceGenerators, diversity, segment_diversity, temporal_augment
 
 torch.set_num_threads(1)
 

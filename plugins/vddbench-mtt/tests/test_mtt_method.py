@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 import torch
 import torch.nn.functional as F
-from vddbench_mtt import MTT, trajectory_loss
 
 import vddbench
+from vddbench_mtt import MTT, trajectory_loss
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 

@@ -1,6 +1,5 @@
-from vddbench_mtt import MTT
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_mtt import MTT
 
 
 @parametrize_with_checks([MTT])

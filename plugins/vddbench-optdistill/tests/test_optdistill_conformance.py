@@ -1,6 +1,5 @@
-from vddbench_optdistill import OptDistill
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_optdistill import OptDistill
 
 
 @parametrize_with_checks([OptDistill])

@@ -9,11 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+
+import vddbench
 from vddbench_optdistill import OptDistill
 from vddbench_optdistill.regions import motion_proposals
 from vddbench_optdistill.track import crop_window, cropped_video, csrt_tracker, track
-
-import vddbench
 
 SIZE, FRAMES, RADIUS = 64, 8, 7.0
 COLOURS = ((240, 60, 40), (40, 90, 250))  # class 0: red disc moving right; class 1: blue disc moving down

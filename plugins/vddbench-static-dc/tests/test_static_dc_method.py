@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
-from vddbench_static_dc import ConvNet, StaticDC, get_loops, learn_static_images, match_loss, random_frames
 
 import vddbench
+from vddbench_static_dc import ConvNet, StaticDC, get_loops, learn_static_images, match_loss, random_frames
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 

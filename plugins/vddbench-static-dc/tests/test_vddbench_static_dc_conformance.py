@@ -1,6 +1,5 @@
-from vddbench_static_dc import StaticDC
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_static_dc import StaticDC
 
 
 @parametrize_with_checks([StaticDC])

@@ -1,6 +1,5 @@
-from vddbench_tacdt import TACDT
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_tacdt import TACDT
 
 
 @parametrize_with_checks([TACDT])

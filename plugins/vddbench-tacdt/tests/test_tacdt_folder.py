@@ -2,9 +2,9 @@
 
 import cv2
 import numpy as np
-from vddbench_tacdt import TACDT
 
 import vddbench
+from vddbench_tacdt import TACDT
 
 
 def write_clip(path, colour, shift, frames=10, size=64):

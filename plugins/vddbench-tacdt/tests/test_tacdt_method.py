@@ -5,9 +5,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from vddbench_tacdt import TACDT
 
 import vddbench
+from vddbench_tacdt import TACDT
 
 TOY_CLIP = vddbench.ClipSpec(frames=2, height=8, width=8)
 GROUPS = ((0.1, 0.1, 0.9), (0.9, 0.1, 0.1), (0.1, 0.9, 0.1))  # three well-separated colours

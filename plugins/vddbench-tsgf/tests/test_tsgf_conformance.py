@@ -1,6 +1,5 @@
-from vddbench_tsgf import TSGF
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_tsgf import TSGF
 
 
 @parametrize_with_checks([TSGF])

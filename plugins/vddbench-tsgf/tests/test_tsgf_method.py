@@ -4,6 +4,8 @@ matching against the teacher, relabelling into soft labels, and VideoMix on non-
 import pytest
 import torch
 import torch.nn.functional as F
+
+import vddbench
 from vddbench_tsgf import TSGF, BatchNormStatistics
 from vddbench_tsgf.saliency import (
     frame_differences,
@@ -15,8 +17,6 @@ from vddbench_tsgf.saliency import (
     videomix,
     window_weights,
 )
-
-import vddbench
 
 torch.set_num_threads(1)
 

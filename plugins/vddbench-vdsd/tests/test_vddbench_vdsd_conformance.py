@@ -1,6 +1,5 @@
-from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD
 
 
 @parametrize_with_checks([VDSD, MTTVDSD, FRePoVDSD])

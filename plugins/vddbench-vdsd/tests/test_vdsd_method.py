@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load, save
-from vddbench_vdsd import VDSD
 
 import vddbench
+from vddbench_vdsd import VDSD
 
 FAST = dict(iterations=2, static_iterations=2, batch_real=2, static_batch_real=2)
 

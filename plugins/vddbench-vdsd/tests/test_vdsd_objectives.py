@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 import torch
 from safetensors.torch import load, save
-from vddbench_static_dc import StaticDC
-from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD, memory
 
 import vddbench
+from vddbench_static_dc import StaticDC
+from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD, memory
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 

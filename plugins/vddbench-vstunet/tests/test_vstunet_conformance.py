@@ -1,6 +1,5 @@
-from vddbench_vstunet import VSTUNet
-
 from vddbench.testing import parametrize_with_checks
+from vddbench_vstunet import VSTUNet
 
 
 @parametrize_with_checks([VSTUNet])

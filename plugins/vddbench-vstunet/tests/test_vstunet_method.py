@@ -7,11 +7,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+
+import vddbench
 from vddbench_vstunet import VSTUNet, paper_lambdas
 from vddbench_vstunet.latent import first_stage
 from vddbench_vstunet.unet import SelectionUNet, pairwise, selection_losses
-
-import vddbench
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
