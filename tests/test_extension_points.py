@@ -66,7 +66,7 @@ class Inline:
             on_done(cell, run_cell(cell, results_root))
 
 
-def test_a_plugin_adds_every_extension_point_through_hooks_and_runs_a_cell(tmp_path):
+def test_a_plugin_adds_every_extension_point_through_hooks_and_runs_a_cell(tmp_path, capsys):
     from vddbench.cli import main
 
     module = types.ModuleType("_vddbench_test_extension_points")
@@ -81,6 +81,10 @@ def test_a_plugin_adds_every_extension_point_through_hooks_and_runs_a_cell(tmp_p
     BUILDS.clear()
     try:
         with temporary_plugin(module=module, dist="vddbench-test-extensions", version="0.1.0"):
+            assert main(["list"]) == 0
+            listed = capsys.readouterr().out
+            for name in ("test-stripes", "test-class-means", "test-inline", "test-mean-clips"):
+                assert f"  {name} " in listed, name
             argv = ["run", "--protocol", "test-stripes", "--distiller", "test-mean-clips", "--executor", "test-inline",
                     "--results", str(tmp_path / "r"), "--device", "cpu"]
             assert main(argv) == 0

@@ -37,7 +37,7 @@ def _plugin_registering(cls):
     return module
 
 
-def test_builtins_and_first_party_plugins_are_registered_with_their_distribution():
+def test_default_and_first_party_plugins_are_registered_with_their_distribution():
     reg = get_registry()
     assert reg.distillers["full"].provider.name == "vddbench"
     assert reg.distillers["random"].provider.name == "vddbench-coresets"

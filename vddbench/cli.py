@@ -202,6 +202,12 @@ def cmd_list(args) -> int:
     print("protocols:")
     for name, p in all_protocols().items():
         print(f"  {name:<14} {p.protocol_id}  {p.description}")
+    print("cached inputs (built once per protocol, dataset and seed; shared by the cells that use them):")
+    for name, e in sorted(reg.cached_inputs.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
+    print("executors (vddbench run --executor NAME):")
+    for name, e in sorted(reg.executors.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
     return 0
 
 
@@ -280,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--to", default=str(OFFICIAL), help="official results directory (default: leaderboards/)")
     pr.set_defaults(func=cmd_promote)
 
-    ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols")
+    ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols, "
+                                         "cached inputs, executors")
     ls.set_defaults(func=cmd_list)
 
     from .data.cli import add_data_parser

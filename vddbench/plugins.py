@@ -1,4 +1,4 @@
-"""The plugin manager: entry points of group ``vddbench`` plus vddbench's own built-ins.
+"""The plugin manager: entry points of group ``vddbench`` plus vddbench's own (``default_plugins``).
 
 Everything is loaded lazily, on the first call to :func:`get_registry`. Set
 ``VDDBENCH_LOAD_PLUGINS=name1,name2`` (entry-point or distribution names) to load only those
@@ -95,7 +95,7 @@ def create_plugin_manager(problems: list[str] | None = None, excluded: list[str]
     """A fresh plugin manager with built-ins and the wanted entry points loaded. Plugins that fail to
     import are skipped and described in ``problems``; those VDDBENCH_LOAD_PLUGINS leaves out are
     named in ``excluded``."""
-    from . import builtins
+    from .default_plugins import DEFAULT_PLUGINS
 
     problems = [] if problems is None else problems
     excluded = [] if excluded is None else excluded
@@ -103,8 +103,9 @@ def create_plugin_manager(problems: list[str] | None = None, excluded: list[str]
     pm = pluggy.PluginManager("vddbench")
     pm.add_hookspecs(hookspecs)
     providers: dict[int, Provider] = {}
-    pm.register(builtins, name="vddbench.builtins")
-    providers[id(builtins)] = _own_provider()
+    for plugin in DEFAULT_PLUGINS:
+        pm.register(plugin, name=plugin.__name__)
+        providers[id(plugin)] = _own_provider()
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
         provider = Provider(dist.name, dist.version) if dist else Provider(ep.value, "unknown")

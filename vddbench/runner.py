@@ -302,7 +302,7 @@ class CellRun:
     def expand(self, path: Path) -> tuple[Any, dict[str, Any]]:
         """What the students train on, and what the records say about it. An artifact that names
         the training split (``full``) is the split itself, streamed; its storage is the split's."""
-        from .builtins import check_reference, is_split_reference, split_storage
+        from .default_plugins.full import check_reference, is_split_reference, split_storage
 
         artifact = self.load(path)
         if is_split_reference(artifact):

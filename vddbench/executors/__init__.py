@@ -86,7 +86,7 @@ def input_leaders(cells: list[Cell]) -> dict[Cell, Cell]:
     return out
 
 
-# -- the built-in executors, declared like any plugin's (registered by vddbench.builtins) ---------------
+# -- the built-in executors, declared like any plugin's (registered by vddbench.default_plugins) ---------------
 # Options that several executors take are one flag: declared once here and shared.
 WORKERS = ExecutorOption("workers", int, help="parallel cells (local: worker processes, default one per core; "
                                                "ray: tasks in flight; slurm: array parallelism)")

@@ -1,19 +1,14 @@
-"""vddbench's own plugin: built-in students, the embedded dataset, and the ``full`` reference.
-
-Registered through the same hooks as any third-party plugin.
-"""
+"""The ``full`` reference distiller: the whole training split, named rather than copied."""
 
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-from .data import VideoSplit
-from .data.moving_shapes import MovingShapes
-from .distiller import Artifact, Distiller, DistillerTags, DistillTask
-from .errors import DataError, DistillerError
-from .hookspecs import hookimpl
-from .students.catalog import BUILTIN_STUDENTS
+from ..data import VideoSplit
+from ..distiller import Artifact, Distiller, DistillerTags, DistillTask
+from ..errors import DataError, DistillerError
+from ..hookspecs import hookimpl
 
 
 class FullDataset(Distiller):
@@ -76,43 +71,3 @@ def _labels_sha256(split: VideoSplit) -> str:
 @hookimpl
 def register_distillers(register):
     register(FullDataset)
-
-
-@hookimpl
-def register_students(register):
-    for spec in BUILTIN_STUDENTS:
-        register(spec)
-
-
-@hookimpl
-def register_datasets(register):
-    from .data.sources import REAL_SOURCES
-
-    register(MovingShapes())
-    for source in REAL_SOURCES:
-        register(source)
-
-
-@hookimpl
-def register_protocols(register):
-    from .protocols import BUILTIN_PROTOCOLS
-
-    for protocol in BUILTIN_PROTOCOLS:
-        register(protocol)
-
-
-@hookimpl
-def register_cached_inputs(register):
-    from .inputs.experts import EXPERTS
-    from .inputs.teacher import TEACHER
-
-    register(TEACHER)
-    register(EXPERTS)
-
-
-@hookimpl
-def register_executors(register):
-    from .executors import BUILTIN_EXECUTORS
-
-    for spec in BUILTIN_EXECUTORS:
-        register(spec)
