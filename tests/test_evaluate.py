@@ -49,3 +49,16 @@ def test_augmentation_hook_is_applied_to_every_batch(smoke):
 
     train_student(build_student("convnet3d", 10, spec.clip, 0), data, EvalRecipe(epochs=2, batch_size=8), 0, augment)
     assert calls == [8, 8, 4, 8, 8, 4]
+
+
+def test_grad_clip_bounds_each_update_by_lr_times_the_clip(smoke):
+    spec, data, _ = _data(smoke)
+
+    def first_update(grad_clip):
+        model = build_student("convnet3d", 10, spec.clip, seed=3)
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        recipe = EvalRecipe(steps=1, lr=1.0, momentum=0.0, weight_decay=0.0, batch_size=20, grad_clip=grad_clip)
+        train_student(model, data, recipe, seed=5)
+        return (torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm().item()
+
+    assert first_update(1e-3) <= 1e-3 * (1 + 1e-4) < first_update(None)

@@ -225,8 +225,12 @@ def cmd_protocol(args) -> int:
               f"metric {d.metric}, source {d.source} {dict(d.options)}")
     print(f"  IPC {', '.join(map(str, p.ipcs))}; seeds {', '.join(map(str, p.seeds))}")
     print(f"  students {', '.join(p.students)} (protocol student: {p.protocol_student})")
-    print(f"  recipe: SGD lr {r.lr}, momentum {r.momentum}, weight decay {r.weight_decay}, {r.epochs} epochs, "
-          f"lr x{r.lr_decay} after {int(r.lr_decay_at * 100)}%, batch {r.batch_size}, final epoch reported")
+    length = f"{r.steps} steps" if r.steps is not None else f"{r.epochs} epochs"
+    print(f"  recipe: {r.optimizer.upper()} lr {r.lr}, momentum {r.momentum}, weight decay {r.weight_decay}, "
+          f"{length}, lr x{r.lr_decay} after {int(r.lr_decay_at * 100)}%, batch {r.batch_size}"
+          + (" (smaller sets full-batch at lr x sqrt(size / batch))" if r.sqrt_lr_scaling else "")
+          + (f", gradient norm clipped at {r.grad_clip}" if r.grad_clip is not None else "")
+          + ", final weights reported")
     print(f"  torch threads per cell: {p.torch_threads}")
     return 0
 

@@ -74,7 +74,8 @@ def _orders(n: int, recipe: EvalRecipe, order_rng: torch.Generator) -> Iterator[
 def _fit(student: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int,
          recipe: EvalRecipe, seed: int, augment: Augment | None,
          progress: Callable[[int], None] | None) -> torch.nn.Module:
-    """The training loop both paths share: SGD with momentum (or Adam), one lr step, seeded dropout."""
+    """The training loop both paths share: SGD with momentum (or Adam), one lr step, optional gradient
+    clipping, seeded dropout."""
     device = next(student.parameters()).device
     optimizer = make_optimizer(student, recipe)
     total, decay_step = schedule(recipe, n)
@@ -91,6 +92,8 @@ def _fit(student: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.T
             loss = soft_cross_entropy(student(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if recipe.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(student.parameters(), recipe.grad_clip)
             optimizer.step()
             scheduler.step()
             step += 1

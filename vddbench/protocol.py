@@ -69,6 +69,9 @@ class EvalRecipe:
     # "sgd" (with momentum) or "adam" (lr and weight_decay; momentum unused). The protocols use
     # SGD; a distiller's own recipe (``Distiller.evaluation_recipe``, tagged §) may use Adam.
     optimizer: str = "sgd"
+    # Clip the gradient's global L2 norm to this before each step (None: no clipping). Being
+    # measured on the embedded protocol's validation split as a stabiliser (docs/embedded.md).
+    grad_clip: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class ExpertRecipe:
 # Fields added after records were committed, with the default they are left out of the canonical
 # JSON at: a protocol that does not use one keeps its id (and its records).
 _ADDED_FIELDS = {"expert_recipe": dataclasses.asdict(ExpertRecipe())}
-_ADDED_RECIPE_FIELDS = {"optimizer": "sgd"}
+_ADDED_RECIPE_FIELDS = {"optimizer": "sgd", "grad_clip": None}
 
 
 @dataclass(frozen=True)
