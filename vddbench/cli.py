@@ -180,34 +180,33 @@ def cmd_promote(args) -> int:
     return 0
 
 
+def _print_entries(title: str, entries: dict, describe=lambda e: "") -> None:
+    """One registry section of ``vddbench list``: name, providing package and version, description."""
+    print(title)
+    for name, e in sorted(entries.items()):
+        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {describe(e)}".rstrip())
+
+
 def cmd_list(args) -> int:
     from .plugins import get_registry
     from .protocol import all_protocols
-
-    reg = get_registry()
-    print("distillers:")
-    for name, e in sorted(reg.distillers.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  "
-              f"{(e.obj.__doc__ or '').strip().splitlines()[0] if e.obj.__doc__ else ''}")
-    print("datasets:")
-    for name, e in sorted(reg.datasets.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}")
     from .students.counts import human, protocol_counts
 
-    print("students (parameters at each protocol clip size that uses them):")
-    for name, e in sorted(reg.students.items()):
-        counts = ", ".join(f"{d} {human(n)}" for d, n in protocol_counts(name))
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}"
-              + (f"  [{counts}]" if counts else ""))
+    def student(e) -> str:
+        counts = ", ".join(f"{d} {human(n)}" for d, n in protocol_counts(e.obj.name))
+        return e.obj.description + (f"  [{counts}]" if counts else "")
+
+    reg = get_registry()
+    _print_entries("distillers:", reg.distillers,
+                   lambda e: (e.obj.__doc__ or "").strip().splitlines()[0] if e.obj.__doc__ else "")
+    _print_entries("datasets:", reg.datasets)
+    _print_entries("students (parameters at each protocol clip size that uses them):", reg.students, student)
     print("protocols:")
     for name, p in all_protocols().items():
         print(f"  {name:<14} {p.protocol_id}  {p.description}")
-    print("cached inputs (built once per protocol, dataset and seed; shared by the cells that use them):")
-    for name, e in sorted(reg.cached_inputs.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
-    print("executors (vddbench run --executor NAME):")
-    for name, e in sorted(reg.executors.items()):
-        print(f"  {name:<14} {e.provider.name} {e.provider.version}  {e.obj.description}")
+    _print_entries("cached inputs (built once per protocol, dataset and seed; shared by the cells that use them):",
+                   reg.cached_inputs, lambda e: e.obj.description)
+    _print_entries("executors (vddbench run --executor NAME):", reg.executors, lambda e: e.obj.description)
     return 0
 
 
