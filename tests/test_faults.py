@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from record_fixtures import minimal_record
 
 from vddbench import cli
 from vddbench.errors import ResultsError
@@ -368,20 +369,12 @@ def test_a_full_disk_stops_the_run_with_one_line(smoke, tmp_path, monkeypatch, c
 
 
 # -- 6. records are validated in one place -------------------------------------------------------------
-def _ok_record(**extra) -> dict:
-    record = {"schema_version": SCHEMA_VERSION, "status": "ok", "protocol_id": "p", "dataset": "d", "student": "s",
-              "seed": 0, "ipc": 1, "distiller": {"name": "x"}, "metrics": {"top1": 50.0}, "storage_bytes": 10,
-              "costs": {}}
-    record.update(extra)
-    return record
-
-
 @pytest.mark.parametrize("content, problem", [
     ([], "holds a JSON list, not a record object"),
-    ({k: v for k, v in _ok_record().items() if k != "status"}, "lacks 'status'"),
-    ({k: v for k, v in _ok_record().items() if k != "metrics"}, "is 'ok' but lacks numeric 'metrics'"),
-    (_ok_record(schema_version=2), f"has schema_version 2; this vddbench reads {SCHEMA_VERSION}"),
-    (_ok_record(status="failed"), "is 'failed' but lacks its 'error'"),
+    ({k: v for k, v in minimal_record().items() if k != "status"}, "lacks 'status'"),
+    ({k: v for k, v in minimal_record().items() if k != "metrics"}, "is 'ok' but lacks numeric 'metrics'"),
+    (minimal_record(schema_version=2), f"has schema_version 2; this vddbench reads {SCHEMA_VERSION}"),
+    (minimal_record(status="failed"), "is 'failed' but lacks its 'error'"),
     ("{truncated", "cannot be read"),
 ])
 def test_a_malformed_record_is_one_line_naming_the_file_and_run_recomputes_it(smoke, tmp_path, content, problem):
@@ -408,16 +401,17 @@ def test_leaderboard_names_a_malformed_record_and_check_fails_without_records(tm
     assert f"record {bad} holds a JSON list" in _one_error_line(capsys.readouterr().err)
     assert cli.main(["leaderboard", "--check", "--records", str(tmp_path / "missing")]) == 2
     assert "no records under" in _one_error_line(capsys.readouterr().err)
-    assert record_problem(_ok_record()) is None
+    assert record_problem(minimal_record()) is None
 
 
 # -- 5. promote is safe ----------------------------------------------------------------------------
 def test_promote_never_replaces_an_ok_record_and_reports_what_it_skipped(tmp_path, capsys):
     rel = Path("records/p/d/x")
     official, run = tmp_path / "official", tmp_path / "run"
-    for root, records in ((official, {"a": _ok_record(), "b": _ok_record(schema_version=SCHEMA_VERSION + 1)}),
-                          (run, {"a": _ok_record(status="failed", error={"type": "E"}), "b": _ok_record(),
-                                 "c": _ok_record(schema_version=0), "d": _ok_record(status="failed", error={})})):
+    official_records = {"a": minimal_record(), "b": minimal_record(schema_version=SCHEMA_VERSION + 1)}
+    run_records = {"a": minimal_record(status="failed", error={"type": "E"}), "b": minimal_record(),
+                   "c": minimal_record(schema_version=0), "d": minimal_record(status="failed", error={})}
+    for root, records in ((official, official_records), (run, run_records)):
         (root / rel).mkdir(parents=True)
         for name, record in records.items():
             (root / rel / f"{name}.json").write_text(json.dumps(record))
@@ -437,7 +431,7 @@ def test_promote_from_a_missing_directory_or_to_an_unwritable_one_is_one_line(tm
     assert not (tmp_path / "to").exists()
     run = tmp_path / "run" / "records" / "p" / "d" / "x"
     run.mkdir(parents=True)
-    (run / "a.json").write_text(json.dumps(_ok_record()))
+    (run / "a.json").write_text(json.dumps(minimal_record()))
     (tmp_path / "file").write_text("")
     assert cli.main(["promote", "--results", str(tmp_path / "run"), "--to", str(tmp_path / "file" / "to")]) == 2
     assert "is not writable (Not a directory); pass --to DIR" in _one_error_line(capsys.readouterr().err)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from record_fixtures import minimal_record
 
 import vddbench
 from vddbench.errors import ResultsError
@@ -39,14 +40,6 @@ def runner_record(**extra) -> dict:
         "costs": {"distill_seconds": 1.0, "eval_seconds": 2.0}, "error": None,
         "a_field_from_a_newer_writer": {"kept": [1, 2]},
     }
-    record.update(extra)
-    return record
-
-
-def minimal_record(**extra) -> dict:
-    record = {"schema_version": SCHEMA_VERSION, "status": "ok", "protocol_id": "p", "dataset": "d", "student": "s",
-              "seed": 0, "ipc": 1, "distiller": {"name": "x"}, "metrics": {"top1": 50.0}, "storage_bytes": 10,
-              "costs": {}}
     record.update(extra)
     return record
 
