@@ -152,6 +152,23 @@ def test_full_stores_no_copy_and_records_the_splits_bytes(smoke, tmp_path):
     assert record["environment"]["device"] == "cpu" and record["determinism"]["nondeterministic_ops"] == []
 
 
+def test_a_split_reference_refuses_another_copy_of_the_split_in_one_line(tmp_path):
+    from vddbench.errors import DataError
+    from vddbench.split_reference import check_reference, is_split_reference, split_reference
+
+    split, _ = _file_split(tmp_path)
+    reference = split_reference(split)
+    assert is_split_reference(reference) and reference.tensors == {}
+    check_reference(reference, split)  # the same copy passes
+    (tmp_path / "other").mkdir()
+    other, _ = _file_split(tmp_path / "other", n=22)
+    with pytest.raises(DataError) as info:
+        check_reference(reference, other)
+    message = str(info.value)
+    assert "another copy of gen/train (23 clips; this one has 22)" in message and "delete the artifact" in message
+    assert "\n" not in message
+
+
 def test_full_on_a_real_layout_records_the_splits_bytes_and_writes_no_copy(tmp_path, monkeypatch):
     from vddbench.protocol import PROTOCOLS
     from vddbench.protocols import MINIUCF

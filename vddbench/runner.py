@@ -34,6 +34,7 @@ from .plugins import get_registry
 from .protocol import Protocol, get_protocol
 from .results import SCHEMA_VERSION, ResultStore, write_json_atomic
 from .seeding import stable_seed
+from .split_reference import check_reference, is_split_reference, split_storage
 from .students import build_student
 
 __all__ = ["Cell", "CellRun", "plan", "run_cell", "stable_seed"]
@@ -302,8 +303,6 @@ class CellRun:
     def expand(self, path: Path) -> tuple[Any, dict[str, Any]]:
         """What the students train on, and what the records say about it. An artifact that names
         the training split (``full``) is the split itself, streamed; its storage is the split's."""
-        from .default_plugins.full import check_reference, is_split_reference, split_storage
-
         artifact = self.load(path)
         if is_split_reference(artifact):
             train_split = self.split("train")
