@@ -6,7 +6,7 @@ import dataclasses
 
 from ..protocol import ClipSpec, DatasetSpec, EvalRecipe, Protocol
 
-# The embedded protocol: moving shapes v2, sized so the default grid runs on 2 CPU cores in < 30 min.
+# The embedded protocol: moving shapes v2, sized so the default grid runs on a laptop CPU (README: its time).
 MOVING_SHAPES = DatasetSpec(
     name="moving-shapes",
     source="moving-shapes",
@@ -18,19 +18,23 @@ MOVING_SHAPES = DatasetSpec(
 
 EMBEDDED = Protocol(
     name="embedded",
-    description="moving shapes v2, generated in-process; runs on a laptop CPU in under 30 minutes",
+    description="moving shapes v2, generated in-process; runs on a laptop CPU",
     datasets=(MOVING_SHAPES,),
     ipcs=(1, 5, 10),
-    seeds=(0, 1, 2, 3, 4),
+    # Eight seeds, not five: a 95% half-width is t(n-1) sd / sqrt(n), 2.78/sqrt(5) = 1.24 sd at five
+    # and 2.36/sqrt(8) = 0.84 sd at eight; with five, random's IPC 5 and 10 intervals still touched.
+    seeds=(0, 1, 2, 3, 4, 5, 6, 7),
     students=("convnet3d", "cnn-mean"),
     # VDSD: 500 epochs, lr 0.01, batch 256 for 50 classes. Here a fixed number of SGD steps for
     # every set (chosen on a validation split, docs/embedded.md): under epochs, a set smaller than
     # a batch gets one update per epoch and IPC 1 and 5 stay under-trained, so budgets blur.
-    recipe=EvalRecipe(steps=400, lr=0.02, batch_size=32, sqrt_lr_scaling=True),
+    # Gradient-norm clipping at 1.0 lets lr 0.05 converge without the seed-to-seed blow-ups that
+    # widened IPC 10's interval (validation split: sd 9.9 -> 6.1 points over 8 seeds).
+    recipe=EvalRecipe(steps=400, lr=0.05, batch_size=32, sqrt_lr_scaling=True, grad_clip=1.0),
     # Teachers (e.g. TSGF's MiniC3D) train on the full split with the same recipe.
     teacher_recipe=None,
     # The per-frame student (the cross-architecture column) on seeds 0-2 only: it costs as much as
-    # the protocol student, and the grid must fit 30 minutes on 2 CPU cores.
+    # the protocol student.
     cross_architecture_seeds=(0, 1, 2),
 )
 
