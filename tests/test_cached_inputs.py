@@ -101,8 +101,8 @@ def test_protocol_ids_stand_while_the_expert_recipe_is_the_default():
     assert fewer.protocol_id != embedded.protocol_id
     adam = dataclasses.replace(embedded, recipe=dataclasses.replace(embedded.recipe, optimizer="adam"))
     assert adam.protocol_id != embedded.protocol_id
-    clipped = dataclasses.replace(embedded, recipe=dataclasses.replace(embedded.recipe, grad_clip=1.0))
-    assert clipped.protocol_id != embedded.protocol_id
+    unclipped = dataclasses.replace(embedded, recipe=dataclasses.replace(embedded.recipe, grad_clip=None))
+    assert unclipped.protocol_id != embedded.protocol_id
 
 
 def test_the_harness_refuses_ipc_0_and_a_missing_device_before_calling_the_distiller():
