@@ -57,6 +57,9 @@ def test_record_has_the_documented_fields(smoke, tmp_path):
     assert record["storage_bytes"] == artifact.stat().st_size  # storage is the saved file's size
     assert set(record["costs"]) == {"distill_seconds", "distill_peak_mib", "eval_seconds", "eval_peak_mib"}
     assert record["environment"]["torch_threads"] == smoke.torch_threads
+    # the instruction set picks the CPU kernels, so their rounding: a rerun elsewhere is compared knowing it
+    assert record["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert record["environment"]["cpu"]
     assert set(record["metrics"]) == {"top1", "top5"}
 
 

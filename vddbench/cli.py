@@ -165,6 +165,20 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from .compare import compare, render
+    from .results import ResultStore
+
+    a, b = ResultStore(args.a).typed_records(), ResultStore(args.b).typed_records()
+    result = compare(a, b)
+    print(render(result, args.a, args.b, every_row=args.all))
+    if not result.pairs:
+        print(f"no record of {args.a} has a partner in {args.b}: they hold different protocols, cells or "
+              f"hyper-parameters", file=sys.stderr)
+        return 1
+    return 1 if args.exact and result.identical < result.pairs else 0
+
+
 def cmd_promote(args) -> int:
     from .results import promote
 
@@ -283,6 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where to write <dataset>.md and .png (default: leaderboards/)")
     lb.add_argument("--check", action="store_true", help="fail if the markdown on disk is stale")
     lb.set_defaults(func=cmd_leaderboard)
+
+    cp = sub.add_parser("compare", help="compare the records of two results directories (a rerun against the "
+                                        "official ones): identical records, paired differences with 95%% CIs")
+    cp.add_argument("a", help="results directory, e.g. leaderboards")
+    cp.add_argument("b", help="results directory of the rerun, e.g. results")
+    cp.add_argument("--all", action="store_true", help="show every row, not only those that differ")
+    cp.add_argument("--exact", action="store_true", help="exit 1 unless every shared record is identical")
+    cp.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("promote", help="copy a run's records into the official ones behind the leaderboards")
     pr.add_argument("--results", default="results", help="results directory of the run (default: results/)")

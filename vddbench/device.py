@@ -1,7 +1,9 @@
 """Where a cell runs: its device, the random generators forked around each phase, and the
 deterministic settings of a GPU run (set, and recorded with the ops that could not follow them).
 
-CPU runs are deterministic at a fixed thread count and are left as they are. On CUDA the harness
+CPU runs are deterministic at a fixed thread count on one kind of CPU and are left as they are: the
+CPU's instruction set picks ATen's and oneDNN's kernels (AVX2 and AVX-512 ones round differently),
+so records name the CPU and the instruction set in use (``cpu``, ``cpu_capability``). On CUDA the harness
 sets ``cudnn.deterministic = True``, ``cudnn.benchmark = False``,
 ``torch.use_deterministic_algorithms(True, warn_only=True)``, ``CUBLAS_WORKSPACE_CONFIG`` (when
 not set already) and turns TF32 off (float32 throughout), so the same cell on the same GPU gives
@@ -14,6 +16,7 @@ when its numbers may vary from run to run. Mixed precision is never used (no aut
 from __future__ import annotations
 
 import os
+import platform
 import re
 import warnings
 from contextlib import contextmanager
@@ -90,15 +93,29 @@ def settings(device: torch.device) -> dict[str, Any]:
                    tf32=torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32,
                    mixed_precision=False)
     else:
-        out["note"] = "CPU kernels are deterministic at the protocol's fixed thread count"
+        out["note"] = ("CPU kernels are deterministic at the protocol's fixed thread count on one instruction "
+                       "set (environment.cpu_capability)")
     return out
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), or what ``platform`` knows elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def describe(device: torch.device) -> dict[str, Any]:
-    """The device a record was computed on: ``cpu`` or ``cuda:N`` with the GPU's name and the
+    """The device a record was computed on: ``cpu`` with the CPU's model and the instruction set
+    ATen dispatches to (``AVX2``, ``AVX512``, ...), or ``cuda:N`` with the GPU's name and the
     CUDA / cuDNN versions."""
     if device.type != "cuda":
-        return {"device": "cpu"}
+        return {"device": "cpu", "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     props = torch.cuda.get_device_properties(device)
     return {"device": str(device), "gpu": props.name, "gpu_memory_mib": props.total_memory // 2**20,
             "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
