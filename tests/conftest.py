@@ -1,10 +1,17 @@
 import os
+import signal
 import sys
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# The Ctrl-C tests send SIGINT to a `vddbench run` and expect it to arrive as from a terminal. A shell
+# that starts pytest in the background (`pytest &`, nohup) makes it ignore SIGINT, and the runs it
+# starts would inherit that; a handler, unlike SIG_IGN, is reset to the default when a child execs.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
