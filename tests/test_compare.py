@@ -76,6 +76,8 @@ def test_cli_exact_fails_on_any_difference_and_on_nothing_to_compare(tmp_path, c
     assert "2 records in both: 1 identical" in out and "1/2" in out
     assert main(["compare", a, other]) == 1
     assert "no record of" in capsys.readouterr().err
+    assert main(["compare", a, str(tmp_path / "empty")]) == 2
+    assert f"no records under {tmp_path / 'empty' / 'records'}" in capsys.readouterr().err
 
 
 def test_rows_follow_the_board_order_full_reference_first_then_ipc_numerically():

@@ -169,7 +169,12 @@ def cmd_compare(args) -> int:
     from .compare import compare, render
     from .results import ResultStore
 
-    a, b = ResultStore(args.a).typed_records(), ResultStore(args.b).typed_records()
+    stores = ResultStore(args.a), ResultStore(args.b)
+    for store in stores:
+        if not store.record_files():
+            raise VddbenchError(f"no records under {store.root / 'records'}; pass a results directory "
+                                f"(what 'vddbench run --results DIR' wrote, or leaderboards)")
+    a, b = (store.typed_records() for store in stores)
     result = compare(a, b)
     print(render(result, args.a, args.b, every_row=args.all))
     if not result.pairs:

@@ -2,8 +2,9 @@
 deterministic settings of a GPU run (set, and recorded with the ops that could not follow them).
 
 CPU runs are deterministic at a fixed thread count on one kind of CPU and are left as they are: the
-CPU's instruction set picks ATen's and oneDNN's kernels (AVX2 and AVX-512 ones round differently),
-so records name the CPU and the instruction set in use (``cpu``, ``cpu_capability``). On CUDA the harness
+CPU's instruction set picks ATen's and oneDNN's kernels, whose rounding differs from one set to another
+(``benchmarks/instruction_set.py``), so records name the CPU and the instruction set in use (``cpu``,
+``cpu_capability``). On CUDA the harness
 sets ``cudnn.deterministic = True``, ``cudnn.benchmark = False``,
 ``torch.use_deterministic_algorithms(True, warn_only=True)``, ``CUBLAS_WORKSPACE_CONFIG`` (when
 not set already) and turns TF32 off (float32 throughout), so the same cell on the same GPU gives
