@@ -25,11 +25,10 @@ run: install
 	$(BIN)/vddbench promote
 	$(BIN)/vddbench leaderboard
 
-# Lint (ruff: pyflakes, pycodestyle, import order; settings in pyproject.toml), then the tests, one
-# pytest worker per core (each test keeps one torch thread): 6.7 min instead of 10.5 on a 2-core 2.0 GHz box.
+# Lint (ruff: pyflakes, pycodestyle, import order; settings in pyproject.toml), then the tests.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q
 
 leaderboard: install
 	$(BIN)/vddbench leaderboard
