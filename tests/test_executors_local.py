@@ -47,3 +47,24 @@ def test_a_cell_may_start_processes_of_its_own(vddbench_cli):
                         env={"VDDBENCH_LOADER_WORKERS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "daemonic" not in proc.stderr
+
+
+def test_ctrl_c_while_workers_start_stops_those_already_started(monkeypatch):
+    """A Ctrl-C between two workers' starts: the first one is stopped, not left to finish alone."""
+    from vddbench.executors import local
+
+    started, stopped = [], []
+
+    class FakeSlot:
+        def __init__(self, context, threads):
+            if started:  # the second start is interrupted
+                raise KeyboardInterrupt
+            started.append(self)
+
+        def stop(self, now):
+            stopped.append((self, now))
+
+    monkeypatch.setattr(local, "_Slot", FakeSlot)
+    with pytest.raises(KeyboardInterrupt):
+        LocalExecutor(workers=2).run(["a", "b"], "unused", lambda cell, outcome: None)
+    assert stopped == [(started[0], True)]

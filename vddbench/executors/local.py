@@ -158,7 +158,8 @@ class LocalExecutor:
         slots: list[_Slot] = []
         finished = False
         try:
-            slots = [_Slot(context, self.threads) for _ in range(min(self.workers, len(queue)))]
+            for _ in range(min(self.workers, len(queue))):  # one by one: a Ctrl-C between two starts
+                slots.append(_Slot(context, self.threads))  # still stops the workers already started
             for slot in slots:
                 slot.give(queue.pop(0), results_root)
             start_failures = 0  # fresh workers in a row that died before taking any cell
