@@ -25,10 +25,11 @@ run: install
 	$(BIN)/vddbench promote
 	$(BIN)/vddbench leaderboard
 
-# Lint (ruff: pyflakes, pycodestyle, import order; settings in pyproject.toml), then the tests.
+# Lint (ruff: pyflakes, pycodestyle, import order; settings in pyproject.toml), then the tests, one
+# pytest worker per core (each test keeps one torch thread).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 leaderboard: install
 	$(BIN)/vddbench leaderboard

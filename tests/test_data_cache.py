@@ -1,6 +1,11 @@
 """The clip cache: decoded once into a memory map, reused, resumable, corrupt videos skipped."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -104,3 +109,37 @@ def test_a_video_that_crashes_the_decoder_is_reported_and_the_rest_go_on(dataset
                                          factory=fixtures.CrashingDecoder), key=lambda r: r[0])
     assert [r[1] is not None for r in results] == [True, False, True]
     assert "crashed" in results[1][2]
+
+
+DECODE_SCRIPT = """
+import sys
+from vddbench.data import parallel
+from vddbench.data.layouts import manifest_for
+from vddbench.protocols import MINIUCF
+from vddbench.testing import datasets as fixtures
+spec = fixtures.small_protocol(MINIUCF, 2, ("Biking", "Diving")).datasets[0]
+manifest = manifest_for(spec, sys.argv[1])
+entries = manifest.present("train")
+try:
+    for _ in parallel.decode_all(spec, manifest, entries, list(range(len(entries))), True, progress=False,
+                                 factory=fixtures.SlowDecoder):
+        pass
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_decoding_in_workers_stops_them_without_a_traceback(dataset, tmp_path):
+    """Ctrl-C reaches the whole process group; the decoding workers leave it to their parent."""
+    spec, root = dataset
+    env = dict(os.environ, VDDBENCH_DECODE_WORKERS="2")
+    with open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", DECODE_SCRIPT, str(root)], stderr=err, env=env,
+                                start_new_session=True)
+        deadline = time.time() + 60
+        while proc.poll() is None and time.time() < deadline and "decoding" not in (tmp_path / "stderr").read_text():
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        code = proc.wait(30)
+    stderr = (tmp_path / "stderr").read_text()
+    assert code == 130 and "Traceback" not in stderr, stderr

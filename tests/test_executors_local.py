@@ -57,6 +57,9 @@ def test_ctrl_c_while_workers_start_stops_those_already_started(monkeypatch):
 
     class FakeSlot:
         def __init__(self, context, threads):
+            pass
+
+        def start(self):
             if started:  # the second start is interrupted
                 raise KeyboardInterrupt
             started.append(self)
@@ -67,4 +70,28 @@ def test_ctrl_c_while_workers_start_stops_those_already_started(monkeypatch):
     monkeypatch.setattr(local, "_Slot", FakeSlot)
     with pytest.raises(KeyboardInterrupt):
         LocalExecutor(workers=2).run(["a", "b"], "unused", lambda cell, outcome: None)
-    assert stopped == [(started[0], True)]
+    assert stopped[0] == (started[0], True) and all(now for _, now in stopped)  # and the unstarted one
+
+
+def test_ctrl_c_during_a_workers_start_stops_that_worker(monkeypatch):
+    """SIGINT is blocked while a worker process starts and delivered as the start ends: the worker
+    that was just started must be stopped too, not left behind as an orphan of the driver."""
+    from multiprocessing.context import SpawnProcess
+
+    processes, start = [], SpawnProcess.start
+
+    def start_then_ctrl_c(self):
+        start(self)
+        processes.append(self)
+        os.kill(os.getpid(), signal.SIGINT)  # pending until the executor unblocks SIGINT again
+
+    monkeypatch.setattr(SpawnProcess, "start", start_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            LocalExecutor(workers=1).run(["a"], "unused", lambda cell, outcome: None)
+        assert len(processes) == 1 and not processes[0].is_alive()
+    finally:
+        for process in processes:
+            process.kill()
+            process.join()
+

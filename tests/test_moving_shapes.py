@@ -72,7 +72,7 @@ def test_motion_matters_a_per_frame_model_cannot_tell_direction_but_a_3d_student
     test_data, keep = _pair(test_split, [0, 1])
     test = ArraySplit("pair", test_split.raw(keep).numpy(), test_data.labels.numpy(), 2)
 
-    recipe = EvalRecipe(steps=200, lr=0.01, batch_size=32)
+    recipe = EvalRecipe(steps=100, lr=0.02, batch_size=32)  # ConvNet3D: 100% on seeds 0-2 (78-100% at lr 0.01)
     results = {}
     for arch in ("convnet3d", "cnn-mean"):
         model = build_student(arch, 2, SPEC.clip, seed=0)

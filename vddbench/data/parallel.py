@@ -19,6 +19,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
 from ..protocol import DatasetSpec
+from ..worker_processes import ignore_ctrl_c, start_worker
 from .decode import ClipDecoder, CorruptVideo
 from .manifest import Manifest, VideoEntry
 
@@ -41,6 +42,7 @@ def _decode_one(decoder, index: int, entry: VideoEntry, train: bool) -> tuple:
 
 
 def _work(conn, spec: DatasetSpec, manifest: Manifest, train: bool, factory: Factory) -> None:
+    ignore_ctrl_c()  # the parent stops the pool on Ctrl-C; a worker finishes its video first
     decoder = factory(spec, manifest)
     while (task := conn.recv()) is not None:
         conn.send(_decode_one(decoder, *task, train))
@@ -50,7 +52,7 @@ class _Worker:
     def __init__(self, context, args: tuple):
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_work, args=(child, *args), daemon=True)
-        self.process.start()
+        start_worker(self.process)
         child.close()
         self.task: tuple[int, VideoEntry] | None = None
 

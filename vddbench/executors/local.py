@@ -25,6 +25,7 @@ from multiprocessing.connection import wait
 
 from ..errors import ProtocolError, VddbenchError
 from ..runner import Cell, record_crash, run_cell
+from ..worker_processes import ignore_ctrl_c, start_worker
 from . import THREAD_VARS, OnDone
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # a stop, not a crash: no record
@@ -45,8 +46,7 @@ def _exit_with_parent(parent: int) -> None:
 
 def _worker(conn, threads: int, parent: int) -> None:
     """A worker process: runs the cells the driver sends, one at a time, and says when it starts one."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle ...
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # ... it was blocked until now
+    ignore_ctrl_c()
     import torch
 
     from .. import plugins
@@ -79,22 +79,20 @@ class _Slot:
     """One worker process and the cell it was given."""
 
     def __init__(self, context, threads: int):
-        self.conn, child = context.Pipe()
-        # SIGINT stays blocked in the child until it has ignored it, so a Ctrl-C while it starts up
-        # (importing torch) cannot break it half-way through an import.
-        before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            # Not daemonic: a cell may start processes of its own (DataLoader workers on a GPU, the
-            # decoding pool of a real dataset), which a daemonic process may not. ``run`` stops every
-            # worker in its ``finally``, and a worker whose driver was killed exits by itself.
-            self.process = context.Process(target=_worker, args=(child, threads, os.getpid()), daemon=False)
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, before)
-        child.close()
+        self.conn, self._child_conn = context.Pipe()
+        # Not daemonic: a cell may start processes of its own (DataLoader workers on a GPU, the
+        # decoding pool of a real dataset), which a daemonic process may not. ``run`` stops every
+        # worker in its ``finally``, and a worker whose driver was killed exits by itself.
+        self.process = context.Process(target=_worker, args=(self._child_conn, threads, os.getpid()), daemon=False)
         self.cell: Cell | None = None
         self.started = False  # the worker said it took ``cell``
         self.ever_started = False
+
+    def start(self) -> None:
+        """Start the worker. Call it once the slot is where ``run``'s ``finally`` will stop it: a Ctrl-C
+        that came during the start is raised on the way out of here."""
+        start_worker(self.process)
+        self._child_conn.close()
 
     def give(self, cell: Cell, results_root: str) -> None:
         self.cell, self.started = cell, False
@@ -117,6 +115,7 @@ class _Slot:
             self.process.kill()
             self.process.join()
         self.conn.close()
+        self._child_conn.close()
 
 
 def death(exitcode: int | None) -> tuple[str, bool]:
@@ -158,8 +157,9 @@ class LocalExecutor:
         slots: list[_Slot] = []
         finished = False
         try:
-            for _ in range(min(self.workers, len(queue))):  # one by one: a Ctrl-C between two starts
-                slots.append(_Slot(context, self.threads))  # still stops the workers already started
+            for _ in range(min(self.workers, len(queue))):
+                slots.append(_Slot(context, self.threads))  # listed before it starts: a Ctrl-C during
+                slots[-1].start()  # or between starts still stops every worker already started
             for slot in slots:
                 slot.give(queue.pop(0), results_root)
             start_failures = 0  # fresh workers in a row that died before taking any cell
@@ -192,6 +192,7 @@ class LocalExecutor:
                                                     f"{how}); see the messages above")
                         if queue:
                             slots[i] = _Slot(context, self.threads)
+                            slots[i].start()
                             slots[i].give(queue.pop(0), results_root)
             finished = True
         finally:  # also on Ctrl-C: stop the workers; the cells they were running stay pending

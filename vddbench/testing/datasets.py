@@ -219,3 +219,19 @@ class CrashingDecoder:
         if Path(entry.name).name.startswith("crash"):
             os.kill(os.getpid(), signal.SIGSEGV)
         return np.full(self.shape, 7, dtype=np.uint8)
+
+
+class SlowDecoder:
+    """A decoder factory for tests: says on stderr that it took a video, then spends a second on it
+    (long enough to be interrupted), and decodes it to a constant clip."""
+
+    def __init__(self, spec, manifest):
+        self.shape = spec.clip.shape
+
+    def __call__(self, entry, train):
+        import sys
+        import time
+
+        print(f"decoding {entry.name}", file=sys.stderr, flush=True)
+        time.sleep(1.0)
+        return np.full(self.shape, 7, dtype=np.uint8)
