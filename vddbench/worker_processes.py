@@ -25,14 +25,16 @@ def start_worker(process) -> None:
     heard = []
     # Blocking SIGINT covers this thread (and the child, which inherits the mask), but another thread
     # (a progress bar's) may still take it, and Python then raises it here: hold it until the end.
-    in_main = threading.current_thread() is threading.main_thread()  # only it may set handlers
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: heard.append(signum)) if in_main else None
+    previous = signal.getsignal(signal.SIGINT)  # None: set outside Python, cannot be put back
+    hold = threading.current_thread() is threading.main_thread() and previous is not None  # only it may set handlers
+    if hold:
+        signal.signal(signal.SIGINT, lambda signum, frame: heard.append(signum))
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         process.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
-        if in_main:
+        if hold:
             signal.signal(signal.SIGINT, previous)
     if heard:
         signal.raise_signal(signal.SIGINT)  # as if it came now: KeyboardInterrupt, or whatever was set
