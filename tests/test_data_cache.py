@@ -117,7 +117,7 @@ from vddbench.data import parallel
 from vddbench.data.layouts import manifest_for
 from vddbench.protocols import MINIUCF
 from vddbench.testing import datasets as fixtures
-spec = fixtures.small_protocol(MINIUCF, 2, ("Biking", "Diving")).datasets[0]
+spec = fixtures.small_protocol(MINIUCF, 2, tuple(sys.argv[2:])).datasets[0]
 manifest = manifest_for(spec, sys.argv[1])
 entries = manifest.present("train")
 try:
@@ -134,7 +134,7 @@ def test_ctrl_c_while_decoding_in_workers_stops_them_without_a_traceback(dataset
     spec, root = dataset
     env = dict(os.environ, VDDBENCH_DECODE_WORKERS="2")
     with open(tmp_path / "stderr", "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", DECODE_SCRIPT, str(root)], stderr=err, env=env,
+        proc = subprocess.Popen([sys.executable, "-c", DECODE_SCRIPT, str(root), *CLASSES], stderr=err, env=env,
                                 start_new_session=True)
         deadline = time.time() + 60
         while proc.poll() is None and time.time() < deadline and "decoding" not in (tmp_path / "stderr").read_text():

@@ -94,4 +94,3 @@ def test_ctrl_c_during_a_workers_start_stops_that_worker(monkeypatch):
         for process in processes:
             process.kill()
             process.join()
-

@@ -18,7 +18,7 @@ def test_a_ctrl_c_taken_by_another_thread_is_raised_after_the_start():
     """Blocking SIGINT covers one thread; a progress bar's thread may take the signal, and Python then
     raised KeyboardInterrupt in the middle of the start: the child found no target and printed
     ``EOFError: Ran out of input``."""
-    other = threading.Thread(target=time.sleep, args=(1.0,))  # SIGINT is not blocked there
+    other = threading.Thread(target=time.sleep, args=(0.3,))  # SIGINT is not blocked there
     other.start()
 
     class Process:
