@@ -10,6 +10,7 @@ separate with disjoint CIs and whose 3D-vs-per-frame gap holds (docs/embedded.md
     python benchmarks/embedded_recipe.py --steps 200 300 --seeds 5
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.05 --clip 1.0 --seeds 8
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.02 --clip none --seeds 8
+    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 16   # smaller clips (docs/embedded.md#cost)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import time
 
 import torch
 
+from vddbench.data import moving_shapes
 from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
 from vddbench.distiller import DistilledVideos
@@ -37,6 +39,18 @@ def random_subset(split, ipc: int, seed: int) -> DistilledVideos:
     return DistilledVideos(split.clips(idx), split.labels[idx])
 
 
+def render_resampled(size: int):
+    """moving_shapes.render_video drawn at the protocol's 24 px, then area-resampled to ``size`` px:
+    the same videos (geometry, speeds) with fewer pixels, before they are quantised to uint8."""
+    draw = moving_shapes.render_video
+
+    def render(label, rng, frames, _size, version=1):
+        video = torch.from_numpy(draw(label, rng, frames, 24, version)).permute(0, 3, 1, 2)
+        return torch.nn.functional.interpolate(video, size=(size, size), mode="area").permute(0, 2, 3, 1).numpy()
+
+    return render
+
+
 def clip_norm(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -51,9 +65,14 @@ def main() -> None:
                     help="gradient-norm clip; 'none' turns clipping off (default: the protocol's)")
     ap.add_argument("--ipcs", type=int, nargs="+", default=list(EMBEDDED.ipcs))
     ap.add_argument("--no-full", action="store_true", help="skip the full-data rows")
+    ap.add_argument("--size", type=int, default=None,
+                    help="frames of SIZE x SIZE px: the 24-px videos area-resampled (a candidate, not the protocol)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = EMBEDDED.datasets[0]
+    if args.size is not None:
+        moving_shapes.render_video = render_resampled(args.size)
+        spec = dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=args.size, width=args.size))
     rest, val = carve(MovingShapes().load(spec, "train"), 20)
     full = DistilledVideos(rest.clips(slice(0, len(rest))), rest.labels)
     for steps in args.steps:

@@ -1,13 +1,23 @@
 """Static-DC's defining behaviour on the smoke protocol: DC's distance, DC's image update lowering it,
 one stored frame per instance repeated over time (storage ~1/T of a pixel method), determinism."""
 
+import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save
 
 import vddbench
-from vddbench_static_dc import ConvNet, StaticDC, get_loops, learn_static_images, match_loss, random_frames
+from vddbench_static_dc import (
+    ConvNet,
+    StaticDC,
+    get_loops,
+    initial_images,
+    learn_static_images,
+    match_loss,
+    random_frames,
+)
 
 pytestmark = pytest.mark.usefixtures("vddbench_one_thread")  # as the harness runs a cell
 
@@ -113,7 +123,7 @@ def test_learning_moves_the_images_and_traces_each_iteration(vddbench_task):
     distiller = StaticDC(iterations=3, batch_real=4, lr_img=1.0)
     trace = []
     learned = distiller.distill(task, trace=trace).tensors["images"]
-    start = distiller.initial_images(task).flatten(0, 1)
+    start = initial_images(task).flatten(0, 1)
     assert len(trace) == 3 and all(v > 0 for v in trace)
     assert (learned - start).abs().max() > 1e-3
 
@@ -166,3 +176,23 @@ def test_network_is_dcs_convnet():
 def test_rejects_unknown_options(bad, vddbench_task):
     with pytest.raises(vddbench.DistillerError):
         StaticDC(iterations=0, **bad).distill(vddbench_task(ipc=1))
+
+
+def test_images_are_one_shared_cached_input_with_the_numbers_of_a_direct_run(vddbench_task):
+    task = vddbench_task(ipc=2)
+    asked = []
+    factory = task.input_factory
+    task.input_factory = lambda kind, options: asked.append((kind, options)) or factory(kind, options)
+    cached = StaticDC(iterations=2, batch_real=3).distill(task).tensors["images"]
+    assert [kind for kind, _ in asked] == ["static-dc-images"] and asked[0][1]["ipc"] == 2
+    direct = StaticDC(iterations=2, batch_real=3).distill(dataclasses.replace(task, input_factory=None))
+    traced = StaticDC(iterations=2, batch_real=3).distill(vddbench_task(ipc=2), trace=[])  # a trace runs it here
+    assert torch.equal(cached, direct.tensors["images"]) and torch.equal(cached, traced.tensors["images"])
+
+
+def test_a_run_builds_the_images_as_a_cached_input_its_records_name(vddbench_run, tmp_path):
+    records = vddbench_run("static-dc", ipc=1, results=tmp_path / "results")
+    assert [r["status"] for r in records] == ["ok"]
+    builds = list((tmp_path / "results").rglob("static-dc-images/builds.log"))
+    assert len(builds) == 1 and len(builds[0].read_text().splitlines()) == 1
+    assert [i["kind"] for i in records[0]["cached_inputs"]] == ["static-dc-images"]

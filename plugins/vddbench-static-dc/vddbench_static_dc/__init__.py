@@ -9,8 +9,10 @@ cross-entropy on the synthetic images of each class matches that on real frames 
 between matching steps (DC's outer/inner loops). The artifact stores one float32 image per
 instance, so it is ~1/T of a pixel method's storage.
 
-``learn_static_images`` and ``random_frames`` are public: the VDSD plugin learns its static memory
-with them, as the authors learn VDSD's static stage with DC (``--path_static``).
+``static_dc_images`` is public: the VDSD plugin takes its static memory from it, as the authors load
+a Static-DC run as VDSD's static stage (``--path_static``). Under the harness the images are a cached
+input (``static-dc-images``, registered here): built once per dataset, seed, IPC and hyper-parameters
+and shared by ``static-dc`` and every VDSD distiller that asks with the same ones.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import vddbench
 
 from .dc import DIS_METRICS, ConvNet, distance_wb, get_loops, match_loss
 
-__all__ = ["StaticDC", "learn_static_images", "random_frames", "ConvNet", "distance_wb", "get_loops",
-           "match_loss"]
+__all__ = ["StaticDC", "STATIC_IMAGES", "static_dc_images", "learn_static_images", "initial_images",
+           "random_frames", "ConvNet", "distance_wb", "get_loops", "match_loss"]
 
 BATCH_TRAIN = 256  # DC's --batch_train: minibatch of the inner loop's training on the synthetic images
+STATIC_IMAGES = "static-dc-images"  # the cached input's kind
 
 
 def random_frames(clips: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -114,6 +117,52 @@ def _train_on_synthetic(net, optimizer, x, y, epochs: int, generator: torch.Gene
             optimizer.step()
 
 
+def initial_images(task: vddbench.DistillTask, init: str = "real") -> torch.Tensor:
+    """``(classes, IPC, 3, H, W)``: a random frame of each of ``random``'s clips, or N(0, 1) noise."""
+    g = task.generator(offset=1)
+    if init == "noise":
+        return torch.randn((task.num_classes, task.ipc, 3, task.clip.height, task.clip.width), generator=g)
+    return torch.stack([random_frames(task.train.clips(idx), g) for idx in task.random_real_indices()])
+
+
+def static_dc_images(task: vddbench.DistillTask, iterations: int, lr_img: float = 0.1, momentum: float = 0.5,
+                     lr_net: float = 0.01, outer_loop: int | None = None, inner_loop: int | None = None,
+                     batch_real: int = 256, init: str = "real", dis_metric: str = "ours", net_width: int = 128,
+                     net_depth: int = 3, trace: list[float] | None = None) -> torch.Tensor:
+    """What Static-DC learns for ``task``: images ``(classes, IPC, 3, H, W)`` on the CPU, started from
+    :func:`initial_images` and learned by :func:`learn_static_images` (``outer_loop`` / ``inner_loop``
+    None: DC's table for the IPC).
+
+    Where the task has cached inputs (every harness run, the conformance kit) the images are the
+    cached input ``static-dc-images``: built once per dataset, seed, IPC and these hyper-parameters,
+    and shared by every cell that asks with the same ones (``static-dc`` and VDSD's static stage);
+    the numbers are the same either way. A ``trace`` (each iteration's distance) needs the run
+    itself, so it is always computed here."""
+    outer, inner = get_loops(task.ipc)
+    options = {"ipc": task.ipc, "iterations": iterations, "lr_img": lr_img, "momentum": momentum, "lr_net": lr_net,
+               "outer_loop": outer if outer_loop is None else outer_loop,
+               "inner_loop": inner if inner_loop is None else inner_loop, "batch_real": batch_real, "init": init,
+               "dis_metric": dis_metric, "net_width": net_width, "net_depth": net_depth}
+    if trace is None and task.input_factory is not None:
+        return task.cached(STATIC_IMAGES, **options)["images"]
+    return _learn(task, options, trace)
+
+
+def _learn(task: vddbench.DistillTask, options: dict, trace: list[float] | None = None) -> torch.Tensor:
+    o = options
+    return learn_static_images(task, initial_images(task, o["init"]), o["iterations"], o["lr_img"], o["momentum"],
+                               o["lr_net"], o["outer_loop"], o["inner_loop"], o["batch_real"], trace,
+                               dis_metric=o["dis_metric"], net_width=o["net_width"], net_depth=o["net_depth"])
+
+
+def _build_static_images(context: vddbench.BuildContext, options: dict) -> dict[str, torch.Tensor]:
+    """The cached input: the task a cell of IPC ``options["ipc"]`` gets, and Static-DC run on it."""
+    spec = context.spec
+    task = vddbench.DistillTask(train=context.train, num_classes=spec.num_classes, ipc=options["ipc"],
+                                seed=context.seed, clip=spec.clip, dataset=spec.name, device=context.device)
+    return {"images": _learn(task, options)}
+
+
 class StaticDC(vddbench.Distiller):
     """DC on single frames; each learned image is repeated over the clip's T frames at evaluation.
 
@@ -129,7 +178,7 @@ class StaticDC(vddbench.Distiller):
     """
 
     name = "static-dc"
-    tags = vddbench.DistillerTags()
+    tags = vddbench.DistillerTags(cached_inputs=(STATIC_IMAGES,))
     # The embedded grid must run in minutes on two CPU cores; see README.md for how these were chosen.
     protocol_defaults = {
         "embedded": {"iterations": 25, "batch_real": 16, "outer_loop": 1, "inner_loop": 1},
@@ -160,14 +209,6 @@ class StaticDC(vddbench.Distiller):
         return (outer if self.outer_loop is None else self.outer_loop,
                 inner if self.inner_loop is None else self.inner_loop)
 
-    def initial_images(self, task: vddbench.DistillTask) -> torch.Tensor:
-        """``(classes, ipc, 3, H, W)``: a random frame of each of ``random``'s clips, or noise."""
-        shape = (task.num_classes, task.ipc, 3, task.clip.height, task.clip.width)
-        if self.init == "noise":
-            return torch.randn(shape, generator=task.generator(offset=1))
-        g = task.generator(offset=1)
-        return torch.stack([random_frames(task.train.clips(idx), g) for idx in task.random_real_indices()])
-
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run DC on frames. If ``trace`` is a list, each iteration's mean matching distance is appended."""
         if self.init not in ("real", "noise"):
@@ -178,9 +219,8 @@ class StaticDC(vddbench.Distiller):
         if self.iterations < 0 or self.batch_real < 1 or outer < 1 or inner < 0:
             self._fail(f"should get iterations >= 0, batch_real >= 1, outer_loop >= 1, inner_loop >= 0; got "
                        f"{self.iterations}, {self.batch_real}, {outer}, {inner}")
-        images = learn_static_images(task, self.initial_images(task), self.iterations, self.lr_img, self.momentum,
-                                     self.lr_net, outer, inner, self.batch_real, trace, dis_metric=self.dis_metric,
-                                     net_width=self.net_width, net_depth=self.net_depth)
+        images = static_dc_images(task, self.iterations, self.lr_img, self.momentum, self.lr_net, outer, inner,
+                                  self.batch_real, self.init, self.dis_metric, self.net_width, self.net_depth, trace)
         labels = torch.arange(task.num_classes).repeat_interleave(task.ipc)
         return vddbench.Artifact({"images": images.flatten(0, 1).contiguous(), "labels": labels},
                                  {"method": "static-dc", "frames": str(task.clip.frames)})
@@ -195,3 +235,9 @@ class StaticDC(vddbench.Distiller):
 @vddbench.hookimpl
 def register_distillers(register):
     register(StaticDC)
+
+
+@vddbench.hookimpl
+def register_cached_inputs(register):
+    register(vddbench.CachedInput(STATIC_IMAGES, "Static-DC's learned images for one IPC and set of hyper-parameters "
+                                                 "(static-dc; VDSD's static stage)", _build_static_images))

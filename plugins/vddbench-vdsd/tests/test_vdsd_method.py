@@ -8,6 +8,7 @@ from safetensors.torch import load, save
 
 import vddbench
 from vddbench_vdsd import VDSD
+from vddbench_vdsd import memory as mem
 
 FAST = dict(iterations=2, static_iterations=2, batch_real=2, static_batch_real=2)
 
@@ -112,3 +113,21 @@ def test_defaults_are_the_papers():
     assert (params["lr_dynamic"], params["lr_hal"]) == (1e-4, 1e-5)
     for overrides in VDSD.protocol_defaults.values():
         assert set(overrides) <= set(VDSD.param_names())
+
+
+def test_the_shared_static_images_are_the_static_stage_run_here(vddbench_task):
+    """With S = 1 the static memory comes from Static-DC's cached input; it equals the stage run in place
+    (as it is for S > 1). test_vdsd_objectives checks it equals static-dc's artifact."""
+    task = vddbench_task(ipc=2)
+    shared = VDSD(static_iterations=2, static_batch_real=3, statics_per_video=1).static_memory(task)
+    assert torch.equal(shared, mem.learn_static(task, mem.init_static(task, 1), 2, batch_real=3))
+
+
+def test_a_grid_builds_the_shared_static_images_once_for_static_dc_and_frepo_vdsd(vddbench_run, tmp_path):
+    results = tmp_path / "results"  # frepo-vdsd: one image per slot by default (vdsd's smoke run keeps 2)
+    records = vddbench_run("static-dc", ipc=1, results=results) + vddbench_run("frepo-vdsd", ipc=1, results=results)
+    assert [r["status"] for r in records] == ["ok"] * len(records) and len(records) >= 2
+    builds = list(results.rglob("static-dc-images/builds.log"))
+    assert len(builds) == 1 and len(builds[0].read_text().splitlines()) == 1
+    shas = [i["sha256"] for r in records for i in r["cached_inputs"] if i["kind"] == "static-dc-images"]
+    assert len(shas) == len(records) and len(set(shas)) == 1  # every record names the one build

@@ -8,6 +8,7 @@ import dataclasses
 import torch
 
 import vddbench
+from vddbench_static_dc import STATIC_IMAGES, static_dc_images
 
 from . import memory as mem
 
@@ -45,7 +46,10 @@ class StaticDynamicDistiller(vddbench.Distiller):
         self.static_batch_real = static_batch_real
         # One clip per slot when a slot has one combination: then the harness checks exactly IPC.
         combos = statics_per_video * (dynamics_per_video if use_dynamic else 1)
-        self.tags = dataclasses.replace(type(self).tags, exact_ipc=combos == 1)
+        # One image per slot: the static stage is Static-DC's run, shared as its cached input.
+        shared = (STATIC_IMAGES,) if statics_per_video == 1 else ()
+        self.tags = dataclasses.replace(type(self).tags, exact_ipc=combos == 1,
+                                        cached_inputs=type(self).tags.cached_inputs + shared)
 
     # -- checks --------------------------------------------------------------------------------------
     def _fail(self, what: str):
@@ -89,8 +93,19 @@ class StaticDynamicDistiller(vddbench.Distiller):
         learns the dynamic memory and the hallucinator (with the objective's loss); the static
         memory stays frozen unless an objective's ``train_static`` ablation asks otherwise."""
         self._check(task)
-        static = self.learn_static(task, self.init_static(task))
-        return mem.init_memory(task, static, self._dynamics(), self.hallucinator, self.hal_init)
+        return mem.init_memory(task, self.static_memory(task), self._dynamics(), self.hallucinator, self.hal_init)
+
+    def static_memory(self, task: vddbench.DistillTask) -> torch.Tensor:
+        """The static stage's result ``(classes, IPC*S, 3, H, W)``. With one image per slot (S = 1)
+        it is exactly what ``static-dc`` learns with these hyper-parameters (the same starting
+        frames, the same DC run), so it is taken from :func:`vddbench_static_dc.static_dc_images`:
+        built once per dataset, seed and IPC for ``static-dc`` and every VDSD distiller, as the
+        authors load a Static-DC run (``--path_static``)."""
+        if self.statics_per_video != 1:
+            return self.learn_static(task, self.init_static(task))
+        return static_dc_images(task, self.static_iterations, self.static_lr_img, self.static_momentum,
+                                self.static_lr_net, self.static_outer_loop, self.static_inner_loop,
+                                self.static_batch_real)
 
     # -- expand ----------------------------------------------------------------------------------------
     def sgd_optimizers(self, memory: mem.Memory) -> list[torch.optim.Optimizer]:
