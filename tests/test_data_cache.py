@@ -111,6 +111,27 @@ def test_a_video_that_crashes_the_decoder_is_reported_and_the_rest_go_on(dataset
     assert "crashed" in results[1][2]
 
 
+def test_a_ctrl_c_at_the_end_of_a_workers_start_still_stops_that_worker(dataset, monkeypatch):
+    """start_worker re-raises a held Ctrl-C once the process runs: the pool must already list it."""
+    spec, root = dataset
+    monkeypatch.setenv("VDDBENCH_DECODE_WORKERS", "2")
+    manifest = manifest_for(spec, root)
+    entries = manifest.present("train")
+    started = []
+
+    def start_then_interrupt(process):
+        real_start(process)
+        started.append(process)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+
+    real_start = parallel.start_worker
+    monkeypatch.setattr(parallel, "start_worker", start_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        list(parallel.decode_all(spec, manifest, entries, list(range(len(entries))), True, progress=False))
+    assert len(started) == 2 and not any(p.is_alive() for p in started)
+
+
 DECODE_SCRIPT = """
 import sys
 from vddbench.data import parallel

@@ -50,11 +50,13 @@ def _work(conn, spec: DatasetSpec, manifest: Manifest, train: bool, factory: Fac
 
 class _Worker:
     def __init__(self, context, args: tuple):
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_work, args=(child, *args), daemon=True)
-        start_worker(self.process)
-        child.close()
+        self.conn, self._child = context.Pipe()
+        self.process = context.Process(target=_work, args=(self._child, *args), daemon=True)
         self.task: tuple[int, VideoEntry] | None = None
+
+    def start(self) -> None:
+        start_worker(self.process)
+        self._child.close()
 
     def give(self, task) -> None:
         self.task = task
@@ -64,6 +66,8 @@ class _Worker:
             pass
 
     def stop(self) -> None:
+        if self.process.pid is None:  # never started
+            return
         try:
             self.conn.send(None)
         except OSError:
@@ -76,8 +80,11 @@ class _Worker:
 def _in_workers(tasks: list, workers: int, args: tuple) -> Iterator[tuple]:
     context = multiprocessing.get_context("spawn")  # forking after torch/OpenMP started is unsafe
     queue = deque(tasks)
-    pool = [_Worker(context, args) for _ in range(min(workers, len(tasks)))]
+    pool: list[_Worker] = []
     try:
+        for _ in range(min(workers, len(tasks))):
+            pool.append(_Worker(context, args))  # listed before it starts: a Ctrl-C then still stops it
+            pool[-1].start()
         for w in pool:
             w.give(queue.popleft())
         while any(w.task for w in pool):
@@ -91,6 +98,7 @@ def _in_workers(tasks: list, workers: int, args: tuple) -> Iterator[tuple]:
                     w.process.join()
                     result = (w.task[0], None, f"the decoder crashed on it (exit code {w.process.exitcode})")
                     pool[i] = w = _Worker(context, args)
+                    w.start()
                 w.task = None
                 if queue:
                     w.give(queue.popleft())
