@@ -98,3 +98,15 @@ def test_rendering_is_deterministic_and_check_detects_stale_files(tmp_path):
                                               ([1.0, 2.0, 3.0, 4.0, 5.0], "3.0 ± 2.0 (5)")])
 def test_mean_ci_text(values, expected):
     assert leaderboard.mean_ci_text(values) == expected
+
+
+def test_cost_table_names_the_cached_inputs_left_out_of_distill_seconds():
+    teacher = {"kind": "teacher", "options": {"arch": "minic3d"}, "sha256": "ab"}
+    older = {"expert-trajectories": {"sha256": "ff"}}  # how older records name them
+    records = [record(), record("tsgf", cached_inputs=[teacher]), record("mtt", cached_inputs=older)]
+    md = leaderboard.render(records, "r")["moving-shapes"]
+    cost = md[md.index("## Cost"):]
+    rows = {tuple(line.split(" | ")[:2]): line for line in cost.splitlines() if line.startswith("| ")}
+    assert rows[("| distiller", "IPC")].endswith("| cached inputs |")
+    assert rows[("| tsgf", "1")].endswith("| teacher |") and rows[("| mtt", "1")].endswith("| expert-trajectories |")
+    assert rows[("| random", "1")].endswith("| — |")

@@ -175,6 +175,7 @@ class CostRow:
     distill_mib: float | None
     eval_seconds: float | None
     eval_mib: float | None
+    inputs: tuple[str, ...] = ()  # kinds of cached input the row's records used (left out of distill_seconds)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,14 @@ class _Grouped:
         return self.protocol.ipcs[:1] if key[0] == FULL else self.protocol.ipcs
 
 
+def _input_kinds(cached_inputs) -> list[str]:
+    """The kinds a record's ``cached_inputs`` names: a list of ``{"kind": ...}`` (today's records) or a
+    mapping keyed by kind (older ones)."""
+    if isinstance(cached_inputs, dict):
+        return list(cached_inputs)
+    return [str(entry.get("kind")) for entry in cached_inputs or [] if isinstance(entry, dict)]
+
+
 def _mean(values: list[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -310,7 +319,8 @@ def build_board(name: str, protocol: BoardProtocol, dataset: DatasetView, record
                 return _mean([r.costs[key] for r in recs if key in r.costs])
 
             costs.append(CostRow(heads[k], None if k[0] == FULL else i, cost("distill_seconds"),
-                                 cost("distill_peak_mib"), cost("eval_seconds"), cost("eval_peak_mib")))
+                                 cost("distill_peak_mib"), cost("eval_seconds"), cost("eval_peak_mib"),
+                                 tuple(sorted({kind for r in recs for kind in _input_kinds(r.cached_inputs)}))))
     failures = tuple(Failure(r.distiller.name, r.ipc, r.seed, r.student, str((r.error or {}).get("type", "?")),
                              str((r.error or {}).get("message", ""))[:200])
                      for r in sorted(g.failed, key=lambda r: (r.distiller.name, str(r.ipc), r.seed, r.student)))

@@ -171,13 +171,15 @@ def render_markdown(board: Board, records_dir: str, plot_name: str) -> str:
     out += ["## Cost", "",
             "Mean per cell: distillation seconds and peak extra memory (MiB); evaluation seconds and "
             f"peak extra memory per student ({p.protocol_student}). Machine-dependent. Distillation "
-            "seconds leave out cached inputs (a teacher, expert trajectories, Static-DC's images), each "
-            "built once per seed and shared by the cells that ask; the cell that built one holds its time "
-            "in `costs.cached_input_seconds`.", ""]
+            "seconds leave out the cached inputs named in the last column (a teacher, expert trajectories, "
+            "Static-DC's images), each built once per seed and shared by the cells that ask; the cell that "
+            "built one holds its time in `costs.cached_input_seconds`.", ""]
     rows = [[label(r.head), "all" if r.ipc is None else str(r.ipc), _number(r.distill_seconds, ".1f"),
-             _number(r.distill_mib, ".0f"), _number(r.eval_seconds, ".1f"), _number(r.eval_mib, ".0f")]
+             _number(r.distill_mib, ".0f"), _number(r.eval_seconds, ".1f"), _number(r.eval_mib, ".0f"),
+             md_escape(", ".join(r.inputs)) if r.inputs else "—"]
             for r in board.costs]
-    out += _table(["distiller", "IPC", "distill s", "distill MiB", "eval s", "eval MiB"], rows) + [""]
+    out += _table(["distiller", "IPC", "distill s", "distill MiB", "eval s", "eval MiB", "cached inputs"], rows)
+    out += [""]
 
     if board.failures:
         out += ["## Failed", ""]
