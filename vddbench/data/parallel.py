@@ -73,8 +73,9 @@ class _Worker:
         except OSError:
             pass
         self.process.join(timeout=5)
-        if self.process.is_alive():
+        if self.process.is_alive():  # still starting up (importing), or stuck in a video
             self.process.kill()
+            self.process.join()  # reaped: gone when stop returns
 
 
 def _in_workers(tasks: list, workers: int, args: tuple) -> Iterator[tuple]:
