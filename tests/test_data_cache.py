@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from vddbench import worker_processes
 from vddbench.data import cache, parallel
 from vddbench.data.decode import ClipDecoder
 from vddbench.data.layouts import manifest_for
@@ -125,8 +126,8 @@ def test_a_ctrl_c_at_the_end_of_a_workers_start_still_stops_that_worker(dataset,
         if len(started) == 2:
             raise KeyboardInterrupt
 
-    real_start = parallel.start_worker
-    monkeypatch.setattr(parallel, "start_worker", start_then_interrupt)
+    real_start = worker_processes.start_worker
+    monkeypatch.setattr(worker_processes, "start_worker", start_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         list(parallel.decode_all(spec, manifest, entries, list(range(len(entries))), True, progress=False))
     assert len(started) == 2 and not any(p.is_alive() for p in started)

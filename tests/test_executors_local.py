@@ -64,13 +64,13 @@ def test_ctrl_c_while_workers_start_stops_those_already_started(monkeypatch):
                 raise KeyboardInterrupt
             started.append(self)
 
-        def stop(self, now):
-            stopped.append((self, now))
+        def stop(self, grace=0.0):
+            stopped.append((self, grace))
 
     monkeypatch.setattr(local, "_Slot", FakeSlot)
     with pytest.raises(KeyboardInterrupt):
         LocalExecutor(workers=2).run(["a", "b"], "unused", lambda cell, outcome: None)
-    assert stopped[0] == (started[0], True) and all(now for _, now in stopped)  # and the unstarted one
+    assert stopped[0] == (started[0], 0.0) and all(grace == 0 for _, grace in stopped)  # at once, the unstarted one too
 
 
 def test_ctrl_c_during_a_workers_start_stops_that_worker(monkeypatch):

@@ -5,6 +5,10 @@ A Ctrl-C in a terminal sends SIGINT to the whole process group: the driver and e
 driver decides what to stop. So a worker starts with SIGINT blocked and its target first calls
 :func:`ignore_ctrl_c`, which ignores SIGINT and only then unblocks it: a Ctrl-C that comes while the
 worker is still starting up (importing torch) cannot break it half-way through an import.
+
+:class:`WorkerProcess` is such a worker with the driver's end of its pipe: the local executor's slots
+and the decoding pool's workers are made with it, listed where the driver's ``finally`` stops them,
+then started.
 """
 
 from __future__ import annotations
@@ -44,3 +48,36 @@ def ignore_ctrl_c() -> None:
     """In a worker started by :func:`start_worker`: Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked since the start
+
+
+class WorkerProcess:
+    """A spawned worker, ``target(child_conn, *args)``, and ``conn``, the driver's end of its pipe.
+    Create it, put it where the driver's ``finally`` will stop it, then :meth:`start` it."""
+
+    def __init__(self, context, target, args: tuple, daemon: bool):
+        self.conn, self._child_conn = context.Pipe()
+        self.process = context.Process(target=target, args=(self._child_conn, *args), daemon=daemon)
+
+    def start(self) -> None:
+        """Start the worker; a Ctrl-C that came during the start is raised on the way out of here."""
+        start_worker(self.process)
+        self._child_conn.close()
+
+    def stop(self, grace: float = 0.0) -> None:
+        """Ask the worker to finish (``None`` on its pipe) and wait up to ``grace`` seconds, then
+        SIGTERM, then SIGKILL. When this returns it is gone (reaped) and both pipe ends are closed.
+        A worker that never started is only closed."""
+        if grace and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(grace)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self._child_conn.close()

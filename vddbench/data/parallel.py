@@ -19,7 +19,7 @@ from multiprocessing.connection import wait
 from typing import Callable, Iterator
 
 from ..protocol import DatasetSpec
-from ..worker_processes import ignore_ctrl_c, start_worker
+from ..worker_processes import WorkerProcess, ignore_ctrl_c
 from .decode import ClipDecoder, CorruptVideo
 from .manifest import Manifest, VideoEntry
 
@@ -48,15 +48,10 @@ def _work(conn, spec: DatasetSpec, manifest: Manifest, train: bool, factory: Fac
         conn.send(_decode_one(decoder, *task, train))
 
 
-class _Worker:
+class _Worker(WorkerProcess):
     def __init__(self, context, args: tuple):
-        self.conn, self._child = context.Pipe()
-        self.process = context.Process(target=_work, args=(self._child, *args), daemon=True)
+        super().__init__(context, _work, args, daemon=True)
         self.task: tuple[int, VideoEntry] | None = None
-
-    def start(self) -> None:
-        start_worker(self.process)
-        self._child.close()
 
     def give(self, task) -> None:
         self.task = task
@@ -64,18 +59,6 @@ class _Worker:
             self.conn.send(task)
         except OSError:  # the process is gone; the loop sees it dead and reports this task
             pass
-
-    def stop(self) -> None:
-        if self.process.pid is None:  # never started
-            return
-        try:
-            self.conn.send(None)
-        except OSError:
-            pass
-        self.process.join(timeout=5)
-        if self.process.is_alive():  # still starting up (importing), or stuck in a video
-            self.process.kill()
-            self.process.join()  # reaped: gone when stop returns
 
 
 def _in_workers(tasks: list, workers: int, args: tuple) -> Iterator[tuple]:
@@ -106,7 +89,7 @@ def _in_workers(tasks: list, workers: int, args: tuple) -> Iterator[tuple]:
                 yield result
     finally:
         for w in pool:
-            w.stop()
+            w.stop(grace=5)
 
 
 def decode_all(spec: DatasetSpec, manifest: Manifest, entries: list[VideoEntry], indices: list[int],

@@ -25,10 +25,11 @@ from multiprocessing.connection import wait
 
 from ..errors import ProtocolError, VddbenchError
 from ..runner import Cell, record_crash, run_cell
-from ..worker_processes import ignore_ctrl_c, start_worker
+from ..worker_processes import WorkerProcess, ignore_ctrl_c
 from . import THREAD_VARS, OnDone
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # a stop, not a crash: no record
+STOP_GRACE = 10.0  # seconds an idle worker gets to exit by itself when the grid is done
 START_FAILURES = 3  # fresh workers in a row that die before taking a cell: give up, something is broken
 
 
@@ -75,24 +76,17 @@ def _worker(conn, threads: int, parent: int) -> None:
         return
 
 
-class _Slot:
+class _Slot(WorkerProcess):
     """One worker process and the cell it was given."""
 
     def __init__(self, context, threads: int):
-        self.conn, self._child_conn = context.Pipe()
         # Not daemonic: a cell may start processes of its own (DataLoader workers on a GPU, the
         # decoding pool of a real dataset), which a daemonic process may not. ``run`` stops every
         # worker in its ``finally``, and a worker whose driver was killed exits by itself.
-        self.process = context.Process(target=_worker, args=(self._child_conn, threads, os.getpid()), daemon=False)
+        super().__init__(context, _worker, (threads, os.getpid()), daemon=False)
         self.cell: Cell | None = None
         self.started = False  # the worker said it took ``cell``
         self.ever_started = False
-
-    def start(self) -> None:
-        """Start the worker. Call it once the slot is where ``run``'s ``finally`` will stop it: a Ctrl-C
-        that came during the start is raised on the way out of here."""
-        start_worker(self.process)
-        self._child_conn.close()
 
     def give(self, cell: Cell, results_root: str) -> None:
         self.cell, self.started = cell, False
@@ -100,22 +94,6 @@ class _Slot:
             self.conn.send((cell, results_root))
         except OSError:  # already dead: the driver sees it through the sentinel and requeues the cell
             pass
-
-    def stop(self, now: bool) -> None:
-        if self.process.is_alive() and not now:
-            try:
-                self.conn.send(None)
-            except OSError:
-                pass
-            self.process.join(10)
-        if self.process.is_alive():
-            self.process.terminate()
-            self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-        self._child_conn.close()
 
 
 def death(exitcode: int | None) -> tuple[str, bool]:
@@ -180,7 +158,7 @@ class LocalExecutor:
                             slot.give(queue.pop(0), results_root)
                     elif kind == "dead":
                         cell, slot.cell = slot.cell, None
-                        slot.stop(now=True)
+                        slot.stop()
                         if slot.started:
                             on_done(cell, self._died(cell, slot.process.exitcode, results_root))
                         else:  # it never took the cell: nothing to charge, run it in another worker
@@ -197,7 +175,7 @@ class LocalExecutor:
             finished = True
         finally:  # also on Ctrl-C: stop the workers; the cells they were running stay pending
             for slot in slots:
-                slot.stop(now=not finished)
+                slot.stop(grace=STOP_GRACE if finished else 0)
 
     @staticmethod
     def _receive(slot: _Slot) -> tuple[str, object]:
