@@ -11,6 +11,7 @@ separate with disjoint CIs and whose 3D-vs-per-frame gap holds (docs/embedded.md
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.05 --clip 1.0 --seeds 8
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.02 --clip none --seeds 8
     python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 16   # smaller clips (docs/embedded.md#cost)
+    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 16 --kernel 3   # and 3x3 spatial kernels
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from vddbench.distiller import DistilledVideos
 from vddbench.evaluate import score, train_student
 from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci
-from vddbench.students import build_student
+from vddbench.students import build_student, catalog
 
 
 def random_subset(split, ipc: int, seed: int) -> DistilledVideos:
@@ -51,6 +52,16 @@ def render_resampled(size: int):
     return render
 
 
+def with_kernel(size: int):
+    """The catalog's ConvNet3D (and MiniC3D) backbone with (3, size, size) kernels instead of VDSD's 7x7."""
+    backbone = catalog._convnet3d_backbone
+
+    def build(clip, norm):
+        return {**backbone(clip, norm), "kernel": (3, size, size)}
+
+    return build
+
+
 def clip_norm(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -67,8 +78,12 @@ def main() -> None:
     ap.add_argument("--no-full", action="store_true", help="skip the full-data rows")
     ap.add_argument("--size", type=int, default=None,
                     help="frames of SIZE x SIZE px: the 24-px videos area-resampled (a candidate, not the protocol)")
+    ap.add_argument("--kernel", type=int, default=None,
+                    help="ConvNet3D spatial kernel KERNEL x KERNEL instead of 7 x 7 (a candidate, not the protocol)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.kernel is not None:
+        catalog._convnet3d_backbone = with_kernel(args.kernel)
     spec = EMBEDDED.datasets[0]
     if args.size is not None:
         moving_shapes.render_video = render_resampled(args.size)
@@ -92,7 +107,8 @@ def main() -> None:
                 accs.append(score(model, val)["top1"])
             m, h = mean_ci(accs)
             rows.append(f"  {name:14s} {arch:10s} {m:5.1f} ± {h:4.1f}  "
-                        f"(n={len(accs)}, {statistics.fmean(secs):.1f} s/training)")
+                        f"(n={len(accs)}, {statistics.fmean(secs):.1f} s/training; seeds: "
+                        + " ".join(f"{a:.1f}" for a in accs) + ")")
         print(f"steps {steps}, lr {recipe.lr}, batch {recipe.batch_size}, clip {recipe.grad_clip}: "
               f"validation top-1 (%), mean ± 95% CI")
         print("\n".join(rows), flush=True)

@@ -8,15 +8,22 @@ script times one SGD step of each protocol student at the embedded clip size for
 the grid uses, and one scoring pass of the test split, with one torch thread (what a cell gets);
 sums them over the committed records; and divides by the cores. It also prints the FLOPs of a
 ConvNet3D step (``torch.utils.flop_counter``) and the rate this core reaches, to show how much
-faster the same arithmetic could go, and the same step with the channels-last memory layout.
+faster the same arithmetic could go, the same step with the channels-last memory layout, and one
+DM matching iteration (the inner step most distillers repeat) to show how distillation would scale.
+
+A candidate protocol can be costed on the same records: ``--size`` (clip pixels), ``--kernel``
+(ConvNet3D's spatial kernel instead of VDSD's 7), ``--seeds`` (keep the records of the first N
+seeds) and ``--eval-steps`` (the recipe's steps).
 
 Usage: python benchmarks/grid_floor_benchmark.py [--records leaderboards/records/<id>] [--cores 2] [--steps 20]
+       python benchmarks/grid_floor_benchmark.py --size 16 --kernel 3 --seeds 5 --eval-steps 200
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -36,21 +43,28 @@ def main() -> None:
     parser.add_argument("--records", default=None, help="records of one protocol id (default: the committed board's)")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per student and batch size")
+    parser.add_argument("--size", type=int, default=None, help="candidate: frames of SIZE x SIZE px")
+    parser.add_argument("--kernel", type=int, default=None, help="candidate: ConvNet3D kernel (3, K, K)")
+    parser.add_argument("--seeds", type=int, default=None, help="candidate: only the records of seeds < N")
+    parser.add_argument("--eval-steps", type=int, default=None, help="candidate: the recipe's training steps")
     args = parser.parse_args()
 
     import torch
     import torch.nn.functional as F
+    from embedded_recipe import with_kernel  # this folder: the same candidate kernel as the recipe's
     from torch.utils.flop_counter import FlopCounterMode
 
     from vddbench.protocol import get_protocol
-    from vddbench.students import build_student
+    from vddbench.students import build_student, catalog
 
     torch.set_num_threads(1)
     protocol = get_protocol("embedded")
     spec = protocol.datasets[0]
+    if args.size is not None:
+        spec = dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=args.size, width=args.size))
     root = Path(args.records or f"leaderboards/records/{protocol.protocol_id}")
     records = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*.json"))]
-    records = [r for r in records if r["status"] == "ok"]
+    records = [r for r in records if r["status"] == "ok" and (args.seeds is None or r["seed"] < args.seeds)]
     if not records:
         raise SystemExit(f"no ok records under {root}; pass --records leaderboards/records/<protocol id>")
 
@@ -58,9 +72,12 @@ def main() -> None:
     scorings = collections.Counter()
     for r in records:
         recipe = r.get("eval_recipe") or {"batch_size": protocol.recipe.batch_size, "steps": protocol.recipe.steps}
-        work[r["student"]].update(batch_sizes(r["num_videos"], recipe["batch_size"], recipe["steps"]))
+        steps = args.eval_steps or recipe["steps"]
+        work[r["student"]].update(batch_sizes(r["num_videos"], recipe["batch_size"], steps))
         scorings[r["student"]] += 1
     test_clips = spec.option("test_per_class") * spec.num_classes
+    if args.kernel is not None:  # after the records' protocol id is known: the kernel changes it
+        catalog._convnet3d_backbone = with_kernel(args.kernel)
 
     def time_steps(model, x, y, memory_format=None) -> float:
         """CPU seconds of one SGD step (the fastest of three runs of ``--steps``)."""
@@ -123,6 +140,24 @@ def main() -> None:
                                torch.channels_last_3d)
     print(f"convnet3d batch 32: {flops / 1e9:.2f} GFLOP/step, {flops / contiguous / 1e9:.0f} GFLOP/s on one core;"
           f" channels-last {contiguous / channels_last:.2f}x faster (different rounding: a new protocol id)")
+
+    # The distillers' usual inner step, DM's: embed 16 real clips per class (no grad) and the IPC-1
+    # synthetic set (grad to the pixels) through a frozen student, flattened, and backpropagate.
+    model.requires_grad_(False)
+    real = torch.rand(16 * spec.num_classes, *spec.clip.shape)
+    syn = torch.rand(spec.num_classes, *spec.clip.shape, requires_grad=True)
+
+    def matching_iteration():
+        with torch.no_grad():
+            target = model.embed(real, flat=True).view(spec.num_classes, 16, -1).mean(1)
+        ((target - model.embed(syn, flat=True)) ** 2).sum().backward()
+
+    matching_iteration()
+    start = time.process_time()
+    for _ in range(args.steps):
+        matching_iteration()
+    print(f"convnet3d DM matching iteration (IPC 1, 16 real clips per class, flattened):"
+          f" {(time.process_time() - start) / args.steps * 1e3:.1f} ms")
 
 
 if __name__ == "__main__":

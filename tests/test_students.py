@@ -36,3 +36,14 @@ def test_zoo_student_comes_from_mmaction2_shipped_config():
     cfg = student_config("slowonly-r18", 10, CLIP)
     assert cfg["backbone"]["type"] == "ResNet3dSlowOnly" and cfg["backbone"]["depth"] == 18
     assert cfg["backbone"]["pretrained"] is None
+
+
+def test_convnet3d_takes_another_kernel_and_keeps_its_shapes():
+    from vddbench.students.modules import VDSDConvNet3D
+
+    assert "kernel" not in student_config("convnet3d", 10, CLIP)["backbone"]  # VDSD's 7x7: protocol ids unchanged
+    blocks = dict(channels=(16, 32, 32), pools=((1, 2, 2), (2, 2, 2), (2, 1, 1)))
+    vdsd, small = VDSDConvNet3D(**blocks), VDSDConvNet3D(**blocks, kernel=(3, 3, 3))
+    assert vdsd.features[0].kernel_size == (3, 7, 7) and small.features[0].kernel_size == (3, 3, 3)
+    x = torch.randn(2, *CLIP.shape)
+    assert small(x).shape == vdsd(x).shape

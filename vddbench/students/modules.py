@@ -22,14 +22,17 @@ from mmaction.registry import MODELS  # noqa: E402
 
 @MODELS.register_module()
 class VDSDConvNet3D(nn.Module):
-    """Blocks of Conv3d(k (3,7,7), stride (1,s,s), pad (1,3,3)) -> [BN] -> ReLU -> MaxPool3d."""
+    """Blocks of Conv3d(k (3,7,7), stride (1,s,s), pad (1,3,3)) -> [BN] -> ReLU -> MaxPool3d.
+
+    ``kernel`` is VDSD's (3, 7, 7) unless a protocol asks for another (padded to keep the size)."""
 
     def __init__(self, channels=(64, 128, 128), spatial_strides=(2, 2, 2),
-                 pools=((1, 2, 2), (2, 2, 2), (2, 2, 2)), norm=None, in_channels=3):
+                 pools=((1, 2, 2), (2, 2, 2), (2, 2, 2)), norm=None, in_channels=3, kernel=(3, 7, 7)):
         super().__init__()
         layers, c_in = [], in_channels
+        padding = tuple(k // 2 for k in kernel)
         for c_out, stride, pool in zip(channels, spatial_strides, pools):
-            layers.append(nn.Conv3d(c_in, c_out, (3, 7, 7), (1, stride, stride), (1, 3, 3)))
+            layers.append(nn.Conv3d(c_in, c_out, tuple(kernel), (1, stride, stride), padding))
             if norm == "bn":
                 layers.append(nn.BatchNorm3d(c_out))
             layers += [nn.ReLU(inplace=True), nn.MaxPool3d(tuple(pool))]
