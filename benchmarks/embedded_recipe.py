@@ -62,6 +62,17 @@ def with_kernel(size: int):
     return build
 
 
+def candidate(spec, size: int | None, kernel: int | None):
+    """Switch this process to a candidate protocol student: clips of ``size`` px (``render_resampled``)
+    and ConvNet3D kernels of ``kernel`` (``with_kernel``); returns ``spec`` with the new clip."""
+    if kernel is not None:
+        catalog._convnet3d_backbone = with_kernel(kernel)
+    if size is None:
+        return spec
+    moving_shapes.render_video = render_resampled(size)
+    return dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=size, width=size))
+
+
 def clip_norm(text: str) -> float | None:
     return None if text.lower() == "none" else float(text)
 
@@ -82,12 +93,7 @@ def main() -> None:
                     help="ConvNet3D spatial kernel KERNEL x KERNEL instead of 7 x 7 (a candidate, not the protocol)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    if args.kernel is not None:
-        catalog._convnet3d_backbone = with_kernel(args.kernel)
-    spec = EMBEDDED.datasets[0]
-    if args.size is not None:
-        moving_shapes.render_video = render_resampled(args.size)
-        spec = dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=args.size, width=args.size))
+    spec = candidate(EMBEDDED.datasets[0], args.size, args.kernel)
     rest, val = carve(MovingShapes().load(spec, "train"), 20)
     full = DistilledVideos(rest.clips(slice(0, len(rest))), rest.labels)
     for steps in args.steps:

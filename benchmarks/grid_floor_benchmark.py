@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -51,17 +50,15 @@ def main() -> None:
 
     import torch
     import torch.nn.functional as F
-    from embedded_recipe import with_kernel  # this folder: the same candidate kernel as the recipe's
+    from embedded_recipe import candidate  # this folder: the same candidate student as the recipe's
     from torch.utils.flop_counter import FlopCounterMode
 
     from vddbench.protocol import get_protocol
-    from vddbench.students import build_student, catalog
+    from vddbench.students import build_student
 
     torch.set_num_threads(1)
     protocol = get_protocol("embedded")
     spec = protocol.datasets[0]
-    if args.size is not None:
-        spec = dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=args.size, width=args.size))
     root = Path(args.records or f"leaderboards/records/{protocol.protocol_id}")
     records = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/*.json"))]
     records = [r for r in records if r["status"] == "ok" and (args.seeds is None or r["seed"] < args.seeds)]
@@ -76,8 +73,7 @@ def main() -> None:
         work[r["student"]].update(batch_sizes(r["num_videos"], recipe["batch_size"], steps))
         scorings[r["student"]] += 1
     test_clips = spec.option("test_per_class") * spec.num_classes
-    if args.kernel is not None:  # after the records' protocol id is known: the kernel changes it
-        catalog._convnet3d_backbone = with_kernel(args.kernel)
+    spec = candidate(spec, args.size, args.kernel)  # after the records' protocol id is known: it changes it
 
     def time_steps(model, x, y, memory_format=None) -> float:
         """CPU seconds of one SGD step (the fastest of three runs of ``--steps``)."""
