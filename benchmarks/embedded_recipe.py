@@ -52,12 +52,12 @@ def render_resampled(size: int):
     return render
 
 
-def with_kernel(size: int):
-    """The catalog's ConvNet3D (and MiniC3D) backbone with (3, size, size) kernels instead of VDSD's 7x7."""
+def with_kernel(kernel: int):
+    """The catalog's ConvNet3D (and MiniC3D) backbone with (3, kernel, kernel) kernels instead of VDSD's 7x7."""
     backbone = catalog._convnet3d_backbone
 
     def build(clip, norm):
-        return {**backbone(clip, norm), "kernel": (3, size, size)}
+        return {**backbone(clip, norm), "kernel": (3, kernel, kernel)}
 
     return build
 
