@@ -23,7 +23,6 @@ import time
 
 import torch
 
-from vddbench.data import moving_shapes
 from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
 from vddbench.distiller import DistilledVideos
@@ -40,20 +39,8 @@ def random_subset(split, ipc: int, seed: int) -> DistilledVideos:
     return DistilledVideos(split.clips(idx), split.labels[idx])
 
 
-def render_resampled(size: int):
-    """moving_shapes.render_video drawn at the protocol's 24 px, then area-resampled to ``size`` px:
-    the same videos (geometry, speeds) with fewer pixels, before they are quantised to uint8."""
-    draw = moving_shapes.render_video
-
-    def render(label, rng, frames, _size, version=1):
-        video = torch.from_numpy(draw(label, rng, frames, 24, version)).permute(0, 3, 1, 2)
-        return torch.nn.functional.interpolate(video, size=(size, size), mode="area").permute(0, 2, 3, 1).numpy()
-
-    return render
-
-
 def with_kernel(kernel: int):
-    """The catalog's ConvNet3D (and MiniC3D) backbone with (3, kernel, kernel) kernels instead of VDSD's 7x7."""
+    """The catalog's ConvNet3D (and MiniC3D) backbone with (3, kernel, kernel) kernels."""
     backbone = catalog._convnet3d_backbone
 
     def build(clip, norm):
@@ -63,14 +50,18 @@ def with_kernel(kernel: int):
 
 
 def candidate(spec, size: int | None, kernel: int | None):
-    """Switch this process to a candidate protocol student: clips of ``size`` px (``render_resampled``)
-    and ConvNet3D kernels of ``kernel`` (``with_kernel``); returns ``spec`` with the new clip."""
+    """Switch this process to another protocol student than the embedded one: clips of ``size`` px
+    (drawn at the dataset's ``draw_size``, 24 px, or at ``size`` if larger, and area-resampled) and
+    ConvNet3D kernels of ``kernel`` (``with_kernel``); returns ``spec`` with the new clip.
+    ``--size 24 --kernel 7`` is the embedded protocol's earlier student (protocol id 752a2753833b)."""
     if kernel is not None:
         catalog._convnet3d_backbone = with_kernel(kernel)
     if size is None:
         return spec
-    moving_shapes.render_video = render_resampled(size)
-    return dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=size, width=size))
+    options = dict(spec.options)
+    options["draw_size"] = max(size, options.get("draw_size", size))
+    return dataclasses.replace(spec, clip=dataclasses.replace(spec.clip, height=size, width=size),
+                               options=tuple(options.items()))
 
 
 def clip_norm(text: str) -> float | None:

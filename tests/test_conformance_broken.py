@@ -168,7 +168,7 @@ class Unregistered(Correct):
 
 
 BROKEN = [
-    (WrongShape, "check_output_contract", "shape (N, 3, 8, 24, 24)"),
+    (WrongShape, "check_output_contract", "shape (N, 3, 8, 16, 16)"),
     (WrongCount, "check_clips_per_class", "exactly 1 clip(s) per class"),
     (MakesNaN, "check_output_contract", "finite pixel values"),
     (NonDeterministic, "check_determinism", "same artifact for the same seed"),

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -42,10 +44,27 @@ def test_videos_vary_within_a_class():
     assert same_class.std(axis=0).mean() > 20  # colour, position, clutter differ per video
 
 
+def test_draw_size_draws_the_same_videos_larger_and_area_resamples_them():
+    small, labels = generate.__wrapped__("train", 10, 2, 8, 16, 2, 24)
+    large, same_labels = generate.__wrapped__("train", 10, 2, 8, 24, 2)
+    assert small.shape == (20, 3, 8, 16, 16) and np.array_equal(labels, same_labels)
+    # the same video: its 16-px clip is the 24-px one averaged over areas (up to uint8 rounding twice)
+    resampled = torch.nn.functional.interpolate(torch.tensor(large).float().flatten(1, 2), size=(16, 16),
+                                                mode="area").view(20, 3, 8, 16, 16)
+    assert (resampled - torch.from_numpy(small).float()).abs().max() <= 1.0
+    assert (resampled - torch.from_numpy(small[::-1].copy()).float()).abs().max() > 10  # not any video
+
+
+def test_draw_size_below_the_clip_size_is_refused():
+    spec = dataclasses.replace(SPEC, options=SPEC.options[:-1] + (("draw_size", 8),))
+    with pytest.raises(ValueError, match="draw_size 8 is below the clip's 16 px"):
+        MovingShapes().load(spec, "train")
+
+
 def test_split_is_read_only_and_normalised():
     split = MovingShapes().load(SPEC, "train")
     x = split.clips(torch.arange(4))
-    assert x.dtype == torch.float32 and x.shape == (4, 3, 8, 24, 24)
+    assert x.dtype == torch.float32 and x.shape == (4, 3, 8, 16, 16)
     assert torch.allclose(vddbench.denormalize(x).clamp(0, 1) * 255, split.raw(torch.arange(4)).float(), atol=1e-3)
     split.labels[0] = 7
     assert split.labels[0] == 0  # labels are handed out as copies

@@ -38,10 +38,15 @@ def test_zoo_student_comes_from_mmaction2_shipped_config():
     assert cfg["backbone"]["pretrained"] is None
 
 
-def test_convnet3d_takes_another_kernel_and_keeps_its_shapes():
+def test_convnet3d_takes_3x3_kernels_at_16_px_only_and_keeps_its_shapes():
+    from vddbench.protocol import ClipSpec
     from vddbench.students.modules import VDSDConvNet3D
 
-    assert "kernel" not in student_config("convnet3d", 10, CLIP)["backbone"]  # VDSD's 7x7: protocol ids unchanged
+    assert student_config("convnet3d", 10, CLIP)["backbone"]["kernel"] == (3, 3, 3)  # the embedded 16 px
+    assert student_config("minic3d", 10, CLIP)["backbone"]["kernel"] == (3, 3, 3)
+    # VDSD's 7x7 above 16 px, left out of the config so that older protocol ids keep their hash
+    assert "kernel" not in student_config("convnet3d", 10, ClipSpec(8, 24, 24))["backbone"]
+    assert build_student("convnet3d", 10, CLIP, seed=0).backbone.features[0].kernel_size == (3, 3, 3)
     blocks = dict(channels=(16, 32, 32), pools=((1, 2, 2), (2, 2, 2), (2, 1, 1)))
     vdsd, small = VDSDConvNet3D(**blocks), VDSDConvNet3D(**blocks, kernel=(3, 3, 3))
     assert vdsd.features[0].kernel_size == (3, 7, 7) and small.features[0].kernel_size == (3, 3, 3)

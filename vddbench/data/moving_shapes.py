@@ -12,6 +12,10 @@ background texture and distractors vary. Two versions (option ``version``); old 
 * **Version 1**: every class shares its shape and colour with one to three others, so a still-image
   method cannot pass ~40% even in principle.
 
+Option ``draw_size``: draw each video at that many pixels and area-resample it to the clip size
+(the embedded protocol draws at 24 px and stores 16 px: the same videos, geometry and speeds, with
+fewer pixels for the students to pay for; docs/embedded.md#cost).
+
 Train and test use disjoint generator seeds; video ``i`` of a split depends only on
 ``(split seed, i)``.
 """
@@ -23,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..protocol import DatasetSpec
 from .split import ArraySplit, DatasetSource
@@ -148,16 +153,26 @@ def render_video(label: int, rng: np.random.Generator, frames: int, size: int, v
     return np.clip(video, 0.0, 1.0)
 
 
+def area_resample(video: np.ndarray, size: int) -> np.ndarray:
+    """A ``(T, H, W, 3)`` float video area-averaged to ``size`` x ``size`` pixels."""
+    frames = torch.from_numpy(video).permute(0, 3, 1, 2)
+    return torch.nn.functional.interpolate(frames, size=(size, size), mode="area").permute(0, 2, 3, 1).numpy()
+
+
 @lru_cache(maxsize=8)
 def generate(split: str, num_classes: int, per_class: int, frames: int, size: int,
-             version: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 clips ``(N, 3, T, H, W)`` and labels, class-balanced (label = index mod classes)."""
+             version: int = 1, draw_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 clips ``(N, 3, T, H, W)`` and labels, class-balanced (label = index mod classes); drawn at
+    ``draw_size`` px (default: ``size``) and area-resampled to ``size``."""
     n = num_classes * per_class
     clips = np.empty((n, 3, frames, size, size), dtype=np.uint8)
     labels = np.arange(n, dtype=np.int64) % num_classes
+    draw_size = draw_size or size
     for i in range(n):
         rng = np.random.default_rng([SPLIT_SEEDS[split], i])
-        video = render_video(int(labels[i]), rng, frames, size, version)
+        video = render_video(int(labels[i]), rng, frames, draw_size, version)
+        if draw_size != size:
+            video = area_resample(video, size)
         clips[i] = np.round(video * 255).astype(np.uint8).transpose(3, 0, 1, 2)
     clips.setflags(write=False)
     return clips, labels
@@ -174,6 +189,11 @@ class MovingShapes(DatasetSource):
             raise ValueError(f"moving-shapes has versions {sorted(VERSIONS)}, not {version!r}")
         if spec.num_classes > len(VERSIONS[version][0]):
             raise ValueError(f"moving-shapes has {len(VERSIONS[version][0])} classes, not {spec.num_classes}")
+        draw_size = spec.option("draw_size")
+        if draw_size is not None and draw_size < spec.clip.height:
+            raise ValueError(f"moving-shapes draw_size {draw_size} is below the clip's {spec.clip.height} px: "
+                             "draw at the clip size or larger")
         per_class = spec.option(f"{split}_per_class")
-        clips, labels = generate(split, spec.num_classes, per_class, spec.clip.frames, spec.clip.height, version)
+        clips, labels = generate(split, spec.num_classes, per_class, spec.clip.frames, spec.clip.height, version,
+                                 draw_size)
         return ArraySplit(f"{spec.name}/{split}", clips, labels, spec.num_classes)

@@ -11,9 +11,12 @@ MOVING_SHAPES = DatasetSpec(
     name="moving-shapes",
     source="moving-shapes",
     num_classes=10,
-    clip=ClipSpec(frames=8, height=24, width=24),
+    # Drawn at 24 px, stored at 16: with ConvNet3D's 3x3 kernels at this size (students/catalog.py)
+    # the students cost 0.23x what 24 px and 7x7 kernels did, every requirement still met on the
+    # validation split (docs/embedded.md#cost).
+    clip=ClipSpec(frames=8, height=16, width=16),
     metric="top1",
-    options=(("train_per_class", 100), ("test_per_class", 100), ("version", 2)),
+    options=(("train_per_class", 100), ("test_per_class", 100), ("version", 2), ("draw_size", 24)),
 )
 
 EMBEDDED = Protocol(
@@ -43,7 +46,8 @@ SMOKE = Protocol(
     name="smoke",
     description="tiny moving shapes for tests and plugin CI; not a benchmark",
     datasets=(dataclasses.replace(MOVING_SHAPES,
-                                  options=(("train_per_class", 6), ("test_per_class", 3), ("version", 2))),),
+                                  options=(("train_per_class", 6), ("test_per_class", 3), ("version", 2),
+                                           ("draw_size", 24))),),
     ipcs=(1, 2),
     seeds=(0,),
     students=("convnet3d",),
