@@ -10,8 +10,8 @@ separate with disjoint CIs and whose 3D-vs-per-frame gap holds (docs/embedded.md
     python benchmarks/embedded_recipe.py --steps 200 300 --seeds 5
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.05 --clip 1.0 --seeds 8
     python benchmarks/embedded_recipe.py --steps 400 --lr 0.02 --clip none --seeds 8
-    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 16   # smaller clips (docs/embedded.md#cost)
-    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 16 --kernel 3   # and 3x3 spatial kernels
+    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --size 24 --kernel 7   # the earlier 7x7, 24-px student
+    python benchmarks/embedded_recipe.py --steps 400 --seeds 8 --kernel 7   # 7x7 kernels on the 16-px clips
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ def main() -> None:
     ap.add_argument("--ipcs", type=int, nargs="+", default=list(EMBEDDED.ipcs))
     ap.add_argument("--no-full", action="store_true", help="skip the full-data rows")
     ap.add_argument("--size", type=int, default=None,
-                    help="frames of SIZE x SIZE px: the 24-px videos area-resampled (a candidate, not the protocol)")
+                    help="frames of SIZE x SIZE px, drawn at max(24, SIZE) px and area-resampled (not the protocol)")
     ap.add_argument("--kernel", type=int, default=None,
-                    help="ConvNet3D spatial kernel KERNEL x KERNEL instead of 7 x 7 (a candidate, not the protocol)")
+                    help="ConvNet3D spatial kernel KERNEL x KERNEL instead of the protocol's (not the protocol)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = candidate(EMBEDDED.datasets[0], args.size, args.kernel)

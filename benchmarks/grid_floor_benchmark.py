@@ -12,11 +12,12 @@ faster the same arithmetic could go, the same step with the channels-last memory
 DM matching iteration (the inner step most distillers repeat) to show how distillation would scale.
 
 A candidate protocol can be costed on the same records: ``--size`` (clip pixels), ``--kernel``
-(ConvNet3D's spatial kernel instead of VDSD's 7), ``--seeds`` (keep the records of the first N
+(ConvNet3D's spatial kernel instead of the protocol's), ``--seeds`` (keep the records of the first N
 seeds) and ``--eval-steps`` (the recipe's steps).
 
 Usage: python benchmarks/grid_floor_benchmark.py [--records leaderboards/records/<id>] [--cores 2] [--steps 20]
-       python benchmarks/grid_floor_benchmark.py --size 16 --kernel 3 --seeds 5 --eval-steps 200
+       python benchmarks/grid_floor_benchmark.py --size 24 --kernel 7   # the earlier 7x7, 24-px student
+       python benchmarks/grid_floor_benchmark.py --seeds 5 --eval-steps 200
 """
 
 from __future__ import annotations

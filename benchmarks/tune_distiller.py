@@ -8,7 +8,7 @@ loss trace's shape and the relative change over its last 10% of iterations (the 
 criterion the plugin READMEs state).
 
     python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
-    python benchmarks/tune_distiller.py dm '{}' --ipc 1 --seeds 0 --size 16 --kernel 3   # a candidate student
+    python benchmarks/tune_distiller.py dm '{}' --ipc 1 --seeds 0 --size 24 --kernel 7  # the earlier 7x7, 24-px student
 
 Soft-label (†), evaluation-augmenting (‡) and own-recipe (§) distillers are scored *plain* (hard
 labels, no augmentation, the protocol's recipe). With ``--own`` they are also scored the way the
@@ -74,9 +74,9 @@ def main() -> None:
                     help="also score the method's own evaluation (its soft labels and augment_batch), "
                          "as the harness does")
     ap.add_argument("--size", type=int, default=None,
-                    help="a candidate protocol student: clips of SIZE px (as benchmarks/embedded_recipe.py)")
+                    help="another protocol student: clips of SIZE px (as benchmarks/embedded_recipe.py)")
     ap.add_argument("--kernel", type=int, default=None,
-                    help="a candidate protocol student: ConvNet3D kernels (3, KERNEL, KERNEL)")
+                    help="another protocol student: ConvNet3D kernels (3, KERNEL, KERNEL)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = candidate(EMBEDDED.datasets[0], args.size, args.kernel)

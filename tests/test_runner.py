@@ -79,7 +79,7 @@ def test_full_reference_ignores_ipc_and_stores_the_whole_split(smoke, tmp_path):
     assert [c.ipc for c in cells] == [None]
     (record,) = run_cell(cells[0], str(tmp_path))
     # its storage is the split's uint8 clips (no copy is saved: tests/test_stream.py)
-    assert record["num_videos"] == 60 and record["storage_bytes"] == 60 * 3 * 8 * 24 * 24
+    assert record["num_videos"] == 60 and record["storage_bytes"] == 60 * 3 * 8 * 16 * 16
 
 
 def test_a_raising_distiller_becomes_a_failed_record_and_the_grid_goes_on(smoke, tmp_path, boom_registered):

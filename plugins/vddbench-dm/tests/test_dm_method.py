@@ -23,11 +23,11 @@ def test_matching_loss_decreases_and_clips_leave_their_real_init(vddbench_task):
     task = vddbench_task(ipc=1)
     other = vddbench_task(seed=100)
     judges = [other.new_student() for _ in range(4)]  # fixed students that DM never saw
-    dm = DM(iterations=30, lr_img=1000.0, batch_real=6)
+    dm = DM(iterations=30, lr_img=100.0, batch_real=6)  # the embedded default; 1000 diverges at 16 px
     start = dm.initial_videos(task)
     videos = dm.distill(task).tensors["videos"]
     before, after = held_out_loss(task, start, judges), held_out_loss(task, videos, judges)
-    assert after < 0.95 * before  # 0.0082 -> 0.0076 when written (flattened embedding), (before, after)
+    assert after < 0.95 * before  # 0.0915 -> 0.0738 when written (flattened embedding), (before, after)
     moved = (videos - start).pow(2).mean().sqrt().item()
     assert moved > 0.05, moved
 

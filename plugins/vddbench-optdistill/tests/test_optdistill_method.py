@@ -1,7 +1,7 @@
 """OptDistill's defining behaviour: regions on frame 0, CSRT tracks that follow the object, crops that
 contain it in every frame, top-K by classifier confidence, N x N tiles with a soft label each.
 
-The embedded clips (24 px) leave 12 px tiles, so the faithful configuration (OpenCV's default CSRT,
+The embedded clips (16 px) leave 8 px tiles, so the faithful configuration (OpenCV's default CSRT,
 every clip tracked) is shown here on generated 64 px clips with known object paths."""
 
 import textwrap
@@ -156,7 +156,7 @@ def test_stand_ins_are_recorded_and_soft_labels_come_from_the_teacher(vddbench_t
     assert meta["detector"] == "motion proposals (frame differences), the stand-in for YOLOv5"
     assert meta["scorer"].startswith("protocol teacher (convnet3d") and "R3D-18" in meta["scorer"]
     assert meta["labeler"].startswith("protocol teacher (convnet3d")
-    assert meta["tiles"] == "2x2 tiles of 12x12 px"
+    assert meta["tiles"] == "2x2 tiles of 8x8 px"
     data = distiller.expand(artifact)
     assert data.labels.shape == (2 * task.num_classes, task.num_classes)
     assert torch.allclose(data.labels.sum(1), torch.ones(len(data.labels)))

@@ -87,7 +87,7 @@ def test_lambdas_follow_the_paper_and_are_recorded(vddbench_task):
     artifact = VSTUNet(epochs=1, width=4).distill(vddbench_task(ipc=2))
     assert artifact.metadata["loss"].startswith("lambda_r 1, lambda_d 0.1")
     assert "protocol teacher's first stage (convnet3d" in artifact.metadata["autoencoder"]
-    assert "latents (4, 8, 3, 3)" in artifact.metadata["unet"]  # 24 px / stride 8, 4 channels, all 8 frames
+    assert "latents (4, 8, 2, 2)" in artifact.metadata["unet"]  # 16 px / stride 8, 4 channels, all 8 frames
 
 
 def test_the_teacher_latent_stops_at_the_first_stage(vddbench_task):
@@ -102,12 +102,12 @@ def test_the_teacher_latent_stops_at_the_first_stage(vddbench_task):
 
 @pytest.fixture
 def clip_as_latent(tmp_path, monkeypatch):
-    """A user autoencoder given as 'module:callable': the clip downsampled 8x."""
+    """A user autoencoder given as 'module:callable': the clip downsampled 4x (16 px -> 4 x 4)."""
     (tmp_path / "toy_autoencoder.py").write_text(textwrap.dedent("""
         import torch.nn.functional as F
 
         def encode(videos):
-            return F.avg_pool3d(videos, (1, 8, 8))
+            return F.avg_pool3d(videos, (1, 4, 4))
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     return "toy_autoencoder:encode"
@@ -118,9 +118,9 @@ def test_training_improves_the_representativeness_of_the_selection(clip_as_laten
     def rep_of(artifact):
         # mean over candidates of the distance to the nearest selected clip, in the latent space
         everything = vddbench.normalize(task.train.raw(slice(0, len(task.train))))
-        z = torch.nn.functional.avg_pool3d(everything, (1, 8, 8)).flatten(1)
+        z = torch.nn.functional.avg_pool3d(everything, (1, 4, 4)).flatten(1)
         chosen = torch.nn.functional.avg_pool3d(vddbench.normalize(artifact.tensors["videos_uint8"]),
-                                                (1, 8, 8)).flatten(1)
+                                                (1, 4, 4)).flatten(1)
         labels, chosen_labels = task.train.labels, artifact.tensors["labels"]
         return float(np.mean([((z[i] - chosen[chosen_labels == labels[i]]) ** 2).mean(1).min() for i in range(len(z))]))
     kwargs = dict(autoencoder=clip_as_latent, width=4, lr=0.02, lambda_r=5.0, lambda_d=0.0)
