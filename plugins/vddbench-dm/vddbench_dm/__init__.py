@@ -61,9 +61,10 @@ class DM(vddbench.Distiller):
 
     name = "dm"
     tags = vddbench.DistillerTags()
-    # The embedded protocol must run its whole grid in minutes on two CPU cores; see README.md.
+    # Embedded: 500 iterations, where the loss meets the convergence criterion at IPC 1 on the
+    # validation split (README.md); the whole grid must still run in minutes on two CPU cores.
     protocol_defaults = {
-        "embedded": {"iterations": 100, "batch_real": 16},
+        "embedded": {"iterations": 500, "batch_real": 16},
         "smoke": {"iterations": 4, "batch_real": 4},
     }
 
