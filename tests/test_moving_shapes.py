@@ -51,7 +51,7 @@ def test_draw_size_draws_the_same_videos_larger_and_area_resamples_them():
     # the same video: its 16-px clip is the 24-px one averaged over areas (up to uint8 rounding twice)
     resampled = torch.nn.functional.interpolate(torch.tensor(large).float().flatten(1, 2), size=(16, 16),
                                                 mode="area").view(20, 3, 8, 16, 16)
-    assert (resampled - torch.from_numpy(small).float()).abs().max() <= 1.0
+    assert (resampled - torch.tensor(small).float()).abs().max() <= 1.0
     assert (resampled - torch.from_numpy(small[::-1].copy()).float()).abs().max() > 10  # not any video
 
 
