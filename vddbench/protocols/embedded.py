@@ -45,9 +45,8 @@ EMBEDDED = Protocol(
 SMOKE = Protocol(
     name="smoke",
     description="tiny moving shapes for tests and plugin CI; not a benchmark",
-    datasets=(dataclasses.replace(MOVING_SHAPES,
-                                  options=(("train_per_class", 6), ("test_per_class", 3), ("version", 2),
-                                           ("draw_size", 24))),),
+    datasets=(dataclasses.replace(MOVING_SHAPES, options=(("train_per_class", 6), ("test_per_class", 3))
+                                  + MOVING_SHAPES.options[2:]),),  # the embedded version and draw size
     ipcs=(1, 2),
     seeds=(0,),
     students=("convnet3d",),

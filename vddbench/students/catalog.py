@@ -21,9 +21,9 @@ def _tiny(clip: ClipSpec) -> bool:
     return clip.height < 64
 
 
-# At 16 px or less (the embedded protocol) VDSD's 7x7 spatial kernels span half a frame and cost 5x
-# the 3x3 ones, which separate the embedded budgets as well on the validation split
-# (docs/embedded.md#cost): a declared deviation for tiny clips only.
+# At 16 px or less (the embedded protocol) VDSD's 7x7 spatial kernels span half a frame and cost ~4x
+# the 3x3 ones (a training step: 91 against 24.5 ms), which separate the embedded budgets as well on
+# the validation split (docs/embedded.md#cost): a declared deviation for tiny clips only.
 SMALL_KERNEL_MAX_SIZE = 16
 
 
