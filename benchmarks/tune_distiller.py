@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import statistics
 import time
 
@@ -37,7 +38,7 @@ from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
 from vddbench.seeding import stable_seed
-from vddbench.stats import mean_ci, paired_difference
+from vddbench.stats import mean_ci, paired_difference, t_quantile
 from vddbench.students import build_student
 
 VALIDATION_PER_CLASS = 20
@@ -51,9 +52,28 @@ def trace_summary(trace: list[float]) -> str:
     head, tail = statistics.fmean(trace[:tenth]), statistics.fmean(trace[-tenth:])
     before_tail = statistics.fmean(trace[-2 * tenth:-tenth])
     points = [statistics.fmean(trace[i:i + tenth]) for i in range(0, n, tenth)][:10]
+    slope, half_width = tail_slope(trace)
     return (f"loss by tenths {' '.join('%.4g' % p for p in points)}; "
             f"first->last tenth {100 * (tail - head) / abs(head):+.1f}%, "
-            f"last tenth vs the one before {100 * (tail - before_tail) / abs(before_tail):+.2f}%")
+            f"last tenth vs the one before {100 * (tail - before_tail) / abs(before_tail):+.2f}%, "
+            f"second-half slope per tenth {slope:+.2f}% ± {half_width:.2f}%")
+
+
+def tail_slope(trace: list[float]) -> tuple[float, float]:
+    """The least-squares slope of the trace's second half, as the change over a tenth of the run in %
+    of that half's mean, with the half-width of its 95% CI. Single iterations are noisy (a fresh
+    network, a fresh real batch), so this tells "still falling" from noise where comparing two
+    tenths cannot: flat when the whole interval lies within the stated bound."""
+    half = trace[len(trace) // 2:]
+    m = len(half)
+    if m < 3:
+        return math.nan, math.nan
+    x_mean, y_mean = (m - 1) / 2, statistics.fmean(half)
+    sxx = sum((x - x_mean) ** 2 for x in range(m))
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in enumerate(half)) / sxx
+    residual = sum((y - y_mean - slope * (x - x_mean)) ** 2 for x, y in enumerate(half)) / (m - 2)
+    per_tenth = 100 * (len(trace) / 10) / abs(y_mean)
+    return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
 
 
 def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:

@@ -181,7 +181,7 @@ class StaticDC(vddbench.Distiller):
     tags = vddbench.DistillerTags(cached_inputs=(STATIC_IMAGES,))
     # The embedded grid must run in minutes on two CPU cores; see README.md for how these were chosen.
     protocol_defaults = {
-        "embedded": {"iterations": 25, "batch_real": 16, "outer_loop": 1, "inner_loop": 1},
+        "embedded": {"iterations": 50, "batch_real": 16, "outer_loop": 1, "inner_loop": 1},
         "smoke": {"iterations": 2, "batch_real": 4},
     }
 

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from safetensors.torch import load, save
 
 import vddbench
-from vddbench_vdsd import VDSD
+from vddbench_static_dc import StaticDC
+from vddbench_vdsd import MTTVDSD, VDSD, FRePoVDSD
 from vddbench_vdsd import memory as mem
 
 FAST = dict(iterations=2, static_iterations=2, batch_real=2, static_batch_real=2)
@@ -113,6 +114,15 @@ def test_defaults_are_the_papers():
     assert (params["lr_dynamic"], params["lr_hal"]) == (1e-4, 1e-5)
     for overrides in VDSD.protocol_defaults.values():
         assert set(overrides) <= set(VDSD.param_names())
+
+
+@pytest.mark.parametrize("cls", [VDSD, MTTVDSD, FRePoVDSD])
+def test_the_static_stage_budget_is_static_dcs_on_every_protocol(cls):
+    """The shared static images need the same DC hyper-parameters as Static-DC's own run."""
+    for protocol, static_dc in StaticDC.protocol_defaults.items():
+        stage = {key.removeprefix("static_"): value for key, value in cls.protocol_defaults[protocol].items()
+                 if key.startswith("static_")}
+        assert stage == static_dc, (cls.name, protocol)
 
 
 def test_the_shared_static_images_are_the_static_stage_run_here(vddbench_task):

@@ -8,9 +8,15 @@ import dataclasses
 import torch
 
 import vddbench
-from vddbench_static_dc import STATIC_IMAGES, static_dc_images
+from vddbench_static_dc import STATIC_IMAGES, StaticDC, static_dc_images
 
 from . import memory as mem
+
+
+def static_stage_defaults(protocol: str) -> dict:
+    """Static-DC's own budget on ``protocol`` under the ``static_`` names, so that the static stage
+    of every VDSD distiller is exactly Static-DC's run there (and shares its cached images)."""
+    return {f"static_{key}": value for key, value in StaticDC.protocol_defaults[protocol].items()}
 
 
 class StaticDynamicDistiller(vddbench.Distiller):

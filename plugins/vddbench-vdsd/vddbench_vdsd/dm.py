@@ -7,7 +7,7 @@ import torch
 
 import vddbench
 
-from .base import StaticDynamicDistiller
+from .base import StaticDynamicDistiller, static_stage_defaults
 
 
 def class_batches(task: vddbench.DistillTask, batch: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -38,10 +38,8 @@ class VDSD(StaticDynamicDistiller):
     # The embedded grid must run in minutes on two CPU cores; see README.md.
     protocol_defaults = {
         "embedded": {"iterations": 25, "batch_real": 10, "statics_per_video": 1, "dynamics_per_video": 1,
-                     "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-3,
-                     "static_iterations": 25, "static_batch_real": 16, "static_outer_loop": 1,
-                     "static_inner_loop": 1},
-        "smoke": {"iterations": 3, "batch_real": 4, "static_iterations": 2, "static_batch_real": 4},
+                     "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-3, **static_stage_defaults("embedded")},
+        "smoke": {"iterations": 3, "batch_real": 4, **static_stage_defaults("smoke")},
     }
 
     def __init__(self, iterations: int = 5000, lr_dynamic: float = 1e-4, lr_hal: float = 1e-5,

@@ -11,7 +11,7 @@ import torch
 import vddbench
 
 from . import memory as mem
-from .base import StaticDynamicDistiller
+from .base import StaticDynamicDistiller, static_stage_defaults
 
 
 class FRePoVDSD(StaticDynamicDistiller):
@@ -40,10 +40,9 @@ class FRePoVDSD(StaticDynamicDistiller):
     # Cost-bound on the embedded protocol; see README.md.
     protocol_defaults = {
         "embedded": {"iterations": 60, "batch_real": 128, "hal_init": "identity", "lr_dynamic": 1e-2,
-                     "static_iterations": 25, "static_batch_real": 16, "static_outer_loop": 1,
-                     "static_inner_loop": 1},
+                     **static_stage_defaults("embedded")},
         "smoke": {"iterations": 3, "batch_real": 8, "pool_size": 2, "max_online_steps": 2,
-                  "static_iterations": 2, "static_batch_real": 4},
+                  **static_stage_defaults("smoke")},
     }
 
     def __init__(self, iterations: int = 10000, lr_dynamic: float = 1e2, lr_hal: float = 1e-3,

@@ -9,7 +9,7 @@ import torch
 
 import vddbench
 
-from .base import StaticDynamicDistiller
+from .base import StaticDynamicDistiller, static_stage_defaults
 
 _MIN_SYN_LR = 0.001  # the reference clips the learned step size from below after every update
 
@@ -40,10 +40,9 @@ class MTTVDSD(StaticDynamicDistiller):
     protocol_defaults = {
         "embedded": {"iterations": 12, "experts": 2, "batch_syn": 10, "statics_per_video": 1,
                      "dynamics_per_video": 1, "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-4,
-                     "static_iterations": 25, "static_batch_real": 16, "static_outer_loop": 1,
-                     "static_inner_loop": 1},
-        "smoke": {"iterations": 2, "experts": 1, "syn_steps": 2, "max_start_epoch": 2, "static_iterations": 2,
-                  "static_batch_real": 4},
+                     **static_stage_defaults("embedded")},
+        "smoke": {"iterations": 2, "experts": 1, "syn_steps": 2, "max_start_epoch": 2,
+                  **static_stage_defaults("smoke")},
     }
 
     def __init__(self, iterations: int = 10000, lr_dynamic: float = 1e4, lr_hal: float = 1e-3,
