@@ -90,6 +90,15 @@ def test_lambdas_follow_the_paper_and_are_recorded(vddbench_task):
     assert "latents (4, 8, 2, 2)" in artifact.metadata["unet"]  # 16 px / stride 8, 4 channels, all 8 frames
 
 
+def test_the_trace_holds_each_epochs_objective_and_leaves_the_selection_alone(clip_as_latent, vddbench_task):
+    task = vddbench_task(ipc=2)
+    kwargs = dict(autoencoder=clip_as_latent, width=4, epochs=3)
+    trace: list[float] = []
+    traced = VSTUNet(**kwargs).distill(task, trace=trace)
+    assert len(trace) == 3 and all(math.isfinite(v) for v in trace)
+    assert torch.equal(traced.tensors["videos_uint8"], VSTUNet(**kwargs).distill(task).tensors["videos_uint8"])
+
+
 def test_the_teacher_latent_stops_at_the_first_stage(vddbench_task):
     teacher = vddbench_task(ipc=1).teacher()
     ran = []

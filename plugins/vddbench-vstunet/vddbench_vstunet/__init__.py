@@ -74,7 +74,8 @@ class VSTUNet(vddbench.Distiller):
         return z / z.std().clamp_min(1e-8), desc
 
     # -- Algorithm 1 -----------------------------------------------------------------------------
-    def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
+    def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
+        """Algorithm 1; if ``trace`` is a list, each epoch's objective (mean over classes) is appended."""
         pool, members, pool_desc = candidate_pool(self.name, self.candidates, task, self.candidates_per_class,
                                                   task.generator(offset=1))
         everything = torch.cat(members)
@@ -93,6 +94,7 @@ class VSTUNet(vddbench.Distiller):
         net.train()
         last = {}
         for _ in range(self.epochs):
+            objective = 0.0
             for label, (latents, cosine, distance) in enumerate(classes):
                 _, scores, logits = net(latents)
                 losses = selection_losses(scores, logits, label, cosine, distance, task.ipc)
@@ -101,6 +103,9 @@ class VSTUNet(vddbench.Distiller):
                 loss.backward()
                 optimizer.step()
                 last[label] = {k: float(v.detach()) for k, v in losses.items()}
+                objective += float(loss.detach())
+            if trace is not None:
+                trace.append(objective / len(classes))
 
         net.eval()
         chosen = []
