@@ -4,8 +4,8 @@ Carves 20 clips per class from the embedded training split (``vddbench.data.vali
 distils on the rest with the given hyper-parameters, trains the protocol student on the result with
 the protocol's recipe and scores it on the validation clips, paired with ``random`` on the same
 seeds. If the distiller's ``distill`` accepts ``trace=`` (a list it appends its loss to), prints the
-loss trace's shape and the relative change over its last 10% of iterations (the convergence
-criterion the plugin READMEs state).
+loss trace's shape, the relative change over its last 10% of iterations (the convergence criterion
+the plugin READMEs state) and the fitted slope of its second half with a 95% CI (``tail_slope``).
 
     python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
     python benchmarks/tune_distiller.py dm '{}' --ipc 1 --seeds 0 --size 24 --kernel 7  # the earlier 7x7, 24-px student
