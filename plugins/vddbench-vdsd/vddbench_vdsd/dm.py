@@ -38,7 +38,7 @@ class VDSD(StaticDynamicDistiller):
     # The embedded grid must run in minutes on two CPU cores; see README.md.
     protocol_defaults = {
         "embedded": {"iterations": 25, "batch_real": 10, "statics_per_video": 1, "dynamics_per_video": 1,
-                     "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-3, **static_stage_defaults("embedded")},
+                     "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-5, **static_stage_defaults("embedded")},
         "smoke": {"iterations": 3, "batch_real": 4, **static_stage_defaults("smoke")},
     }
 

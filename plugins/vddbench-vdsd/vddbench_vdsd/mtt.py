@@ -39,7 +39,7 @@ class MTTVDSD(StaticDynamicDistiller):
     # gradients); see README.md.
     protocol_defaults = {
         "embedded": {"iterations": 12, "experts": 2, "batch_syn": 10, "statics_per_video": 1,
-                     "dynamics_per_video": 1, "hal_init": "identity", "lr_dynamic": 100.0, "lr_hal": 1e-4,
+                     "dynamics_per_video": 1, "hal_init": "identity", "lr_dynamic": 1.0, "lr_hal": 1e-5,
                      **static_stage_defaults("embedded")},
         "smoke": {"iterations": 2, "experts": 1, "syn_steps": 2, "max_start_epoch": 2,
                   **static_stage_defaults("smoke")},
