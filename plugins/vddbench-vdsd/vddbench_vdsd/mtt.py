@@ -36,7 +36,7 @@ class MTTVDSD(StaticDynamicDistiller):
     name = "mtt-vdsd"
     tags = vddbench.DistillerTags(exact_ipc=False, cached_inputs=("expert-trajectories",), own_eval_recipe=True)
     # Cost-bound on the embedded protocol (an iteration unrolls syn_steps student steps with second-order
-    # gradients); see README.md.
+    # gradients); lr_dynamic and lr_hal chosen on the validation split. See README.md.
     protocol_defaults = {
         "embedded": {"iterations": 12, "experts": 2, "batch_syn": 10, "statics_per_video": 1,
                      "dynamics_per_video": 1, "hal_init": "identity", "lr_dynamic": 1.0, "lr_hal": 1e-5,
