@@ -57,18 +57,15 @@ import time
 
 import numpy as np
 import torch
-from tune_distiller import VALIDATION_PER_CLASS, evaluate  # this folder
+from tune_distiller import VALIDATION_PER_CLASS, evaluate, trained_student  # this folder
 
 from vddbench.cell import make_task
 from vddbench.data.moving_shapes import VERSIONS, MovingShapes, render_video
-from vddbench.data.validation import carve
-from vddbench.evaluate import train_student
+from vddbench.data.validation import carve, carve_indices
 from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
-from vddbench.seeding import stable_seed
 from vddbench.stats import mean_ci, paired_difference
-from vddbench.students import build_student
 
 PICK_MEASURES = ("d_teach", "d_lat", "conf", "p_true", "err", "motion", "speed", "size", "contrast", "bright")
 CLASS_MEASURES = ("div_t", "div_l", "cover", "L_rep", "L_div")
@@ -109,14 +106,6 @@ def nuisance(spec, split: str, index: int, label: int) -> dict[str, float]:
     colour = np.array(colorsys.hsv_to_rgb((hues[shape] + d[7]) % 1.0, d[8], d[9]))
     return {"speed": float(d[10]), "size": float(d[11]), "contrast": float(np.linalg.norm(colour - background)),
             "bright": float(background.mean())}
-
-
-def carved_indices(labels: torch.Tensor, num_classes: int, per_class: int) -> torch.Tensor:
-    """The training-split indices of ``carve``'s rest, in its order."""
-    held = torch.cat([torch.nonzero(labels == c).flatten()[-per_class:] for c in range(num_classes)])
-    mask = torch.ones(len(labels), dtype=torch.bool)
-    mask[held] = False
-    return torch.nonzero(mask).flatten()
 
 
 # -- measures --------------------------------------------------------------------------------------
@@ -267,8 +256,7 @@ def main() -> None:
     spec = EMBEDDED.datasets[0]
     full = MovingShapes().load(spec, "train")
     rest, val = carve(full, VALIDATION_PER_CLASS)
-    origin = carved_indices(full.labels, spec.num_classes, VALIDATION_PER_CLASS)
-    assert torch.equal(full.raw(origin[:5]), rest.raw(torch.arange(5)))
+    origin, _ = carve_indices(full, VALIDATION_PER_CLASS)  # rest's clips, as training-split indices
     drawn = [nuisance(spec, "train", int(i), int(label)) for i, label in zip(origin, rest.labels)]
     nuis = {k: torch.tensor([d[k] for d in drawn]) for k in drawn[0]}
     registry = get_registry().distillers
@@ -304,10 +292,7 @@ def main() -> None:
             if args.score:
                 data = distiller.expand(artifact)
                 if args.per_class:
-                    student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)
-                    model = build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, student_seed)
-                    train_student(model, data, EMBEDDED.recipe, student_seed)
-                    acc = per_class_accuracy(model, val)
+                    acc = per_class_accuracy(trained_student(data, seed, spec), val)
                     classes[entry][seed] = acc
                     results[entry]["top1"][seed] = float(acc.mean())
                 else:

@@ -76,11 +76,15 @@ def tail_slope(trace: list[float]) -> tuple[float, float]:
     return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
 
 
-def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:
+def trained_student(data, seed: int, spec, augment=None, recipe=None) -> torch.nn.Module:
+    """The protocol student trained on ``data`` as the harness trains it for ``seed``."""
     student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)
     model = build_student(EMBEDDED.protocol_student, spec.num_classes, spec.clip, student_seed)
-    train_student(model, data, recipe or EMBEDDED.recipe, student_seed, augment)
-    return score(model, val)["top1"]
+    return train_student(model, data, recipe or EMBEDDED.recipe, student_seed, augment)
+
+
+def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:
+    return score(trained_student(data, seed, spec, augment, recipe), val)["top1"]
 
 
 def main() -> None:

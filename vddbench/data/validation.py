@@ -13,8 +13,8 @@ import torch
 from .split import ArraySplit, VideoSplit
 
 
-def carve(train: VideoSplit, per_class: int) -> tuple[ArraySplit, ArraySplit]:
-    """``(rest, validation)``: the last ``per_class`` clips of every class go to validation."""
+def carve_indices(train: VideoSplit, per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(rest, validation)`` indices into ``train`` (each in split order) that :func:`carve` takes."""
     labels = train.labels
     held = []
     for c in range(train.num_classes):
@@ -25,7 +25,13 @@ def carve(train: VideoSplit, per_class: int) -> tuple[ArraySplit, ArraySplit]:
     val_idx = torch.cat(held).sort().values
     mask = torch.ones(len(labels), dtype=torch.bool)
     mask[val_idx] = False
-    rest_idx = torch.nonzero(mask).flatten()
+    return torch.nonzero(mask).flatten(), val_idx
+
+
+def carve(train: VideoSplit, per_class: int) -> tuple[ArraySplit, ArraySplit]:
+    """``(rest, validation)``: the last ``per_class`` clips of every class go to validation."""
+    labels = train.labels
+    rest_idx, val_idx = carve_indices(train, per_class)
 
     def part(idx: torch.Tensor, suffix: str) -> ArraySplit:
         return ArraySplit(f"{train.name}:{suffix}", train.raw(idx).numpy(), labels[idx].numpy(), train.num_classes)
