@@ -44,6 +44,15 @@ from vddbench.students import build_student
 VALIDATION_PER_CLASS = 20
 
 
+def tenths(trace: list[float]) -> list[float]:
+    """The trace's mean over each tenth of the run (ten near-equal parts, e.g. 15 iterations: 1-2 each)."""
+    n = len(trace)
+    if n < 10:
+        return list(trace)
+    bounds = [round(i * n / 10) for i in range(11)]
+    return [statistics.fmean(trace[a:b]) for a, b in zip(bounds, bounds[1:])]
+
+
 def trace_summary(trace: list[float]) -> str:
     n = len(trace)
     if n < 10:
@@ -51,7 +60,7 @@ def trace_summary(trace: list[float]) -> str:
     tenth = max(1, n // 10)
     head, tail = statistics.fmean(trace[:tenth]), statistics.fmean(trace[-tenth:])
     before_tail = statistics.fmean(trace[-2 * tenth:-tenth])
-    points = [statistics.fmean(trace[i:i + tenth]) for i in range(0, n, tenth)][:10]
+    points = tenths(trace)
     slope, half_width = tail_slope(trace)
     return (f"loss by tenths {' '.join('%.4g' % p for p in points)}; "
             f"first->last tenth {100 * (tail - head) / abs(head):+.1f}%, "

@@ -1,4 +1,4 @@
-"""The convergence diagnostics that benchmarks/tune_distiller.py prints for the plugin READMEs."""
+"""The convergence diagnostics that benchmarks/tune_distiller.py and benchmarks/convergence.py print for the READMEs."""
 
 import random
 import sys
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from tune_distiller import tail_slope, trace_summary  # noqa: E402
+from convergence import seed_slope_test, summarise  # noqa: E402
+from tune_distiller import tail_slope, tenths, trace_summary  # noqa: E402
 
 
 def test_the_slope_of_a_straight_line_is_its_change_per_tenth():
@@ -27,3 +28,21 @@ def test_pure_noise_is_flat_and_a_slope_under_noise_is_seen():
 def test_the_summary_names_all_three_measures():
     line = trace_summary([1 / (1 + i) for i in range(40)])
     assert "loss by tenths" in line and "last tenth vs the one before" in line and "second-half slope" in line
+
+
+def test_tenths_split_any_length_into_ten_near_equal_parts():
+    assert tenths(list(range(40)))[:2] == [1.5, 5.5]
+    parts = tenths([float(i) for i in range(15)])  # 1 or 2 iterations each, the last included
+    assert len(parts) == 10 and parts[-1] == 14.0 and tenths([3.0, 1.0]) == [3.0, 1.0]
+
+
+def test_seeds_show_a_level_objective_that_one_noisy_run_cannot():
+    noise = random.Random(1)
+    level = {seed: [1 + noise.gauss(0, 0.3) for _ in range(40)] for seed in range(8)}
+    assert any(tail_slope(t)[1] > 5 for t in level.values())  # one run alone: interval wider than ±5%
+    assert seed_slope_test(level, 5.0)[2]
+    falling = {seed: [2 - 0.02 * i + noise.gauss(0, 0.05) for i in range(40)] for seed in range(8)}
+    mean, half, converged = seed_slope_test(falling, 5.0)
+    assert not converged and mean + half < 0
+    assert "NOT converged" in summarise("falling", falling, {s: 1.0 for s in falling}, 5.0)
+    assert "too short" in summarise("short", {0: [1.0, 0.9]}, {0: 1.0}, 5.0)

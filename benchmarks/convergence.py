@@ -1,0 +1,127 @@
+"""Has each distiller's objective converged at its embedded budget? Measured over many seeds, on a
+validation carve of the training split (the test split is never read).
+
+Carves 20 clips per class from the embedded training split as ``benchmarks/tune_distiller.py`` does,
+runs each distiller (embedded defaults, or hyper-parameters over them) on the rest for every seed,
+with ``trace=`` (a list its ``distill`` appends its per-iteration objective to), and prints per
+distiller and IPC:
+
+* the mean objective by tenths of the run (seed 0, and each seed's trace divided by the mean of its
+  second half, averaged over seeds);
+* per seed, the fitted slope of the second half, as the change per tenth of the run in % of its
+  level (``tune_distiller.tail_slope``);
+* **the criterion**: the mean of those slopes over the seeds with its 95% CI (Student's t over seeds,
+  which are independent runs; iterations within a run are not, so the per-seed intervals are not
+  pooled). The objective counts as converged when the whole interval lies within ``±bound`` (5%):
+  in expectation, the last tenth of the run changes it by less than 5%. One run's slope interval is
+  often wider than that from iteration noise alone (a fresh network or real batch each iteration);
+  averaging independent seeds measures the trend that noise hides;
+* the distillation's seconds per cell (one thread; building cached inputs such as experts excluded).
+
+Cached inputs (teacher, experts, Static-DC's images) are built once per seed from the carved rest and
+shared by the distillers, as a run shares them.
+
+    python benchmarks/convergence.py --distillers mtt mtt-vdsd --ipc 1 10 --seeds 0 1 2 3 4 5 6 7
+    python benchmarks/convergence.py --distillers 'mtt{"iterations": 160}' --ipc 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from embedded_recipe import candidate  # this folder
+from tune_distiller import VALIDATION_PER_CLASS, tail_slope, tenths  # this folder
+
+from vddbench.cell import make_task
+from vddbench.data.moving_shapes import MovingShapes
+from vddbench.data.validation import carve
+from vddbench.inputs import BuildContext, MemoryInputs
+from vddbench.plugins import get_registry
+from vddbench.protocols import EMBEDDED
+from vddbench.stats import mean_ci
+
+# every first-party distiller with an iterative objective (its distill takes ``trace=``)
+TRACED = ("dm", "static-dc", "idtd", "tsgf", "mtt", "frepo", "vdsd", "mtt-vdsd", "frepo-vdsd", "vst-unet")
+
+
+def parse(entry: str) -> tuple[str, dict]:
+    """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters over the embedded defaults)."""
+    name, brace, rest = entry.partition("{")
+    return name, (json.loads(brace + rest) if brace else {})
+
+
+def seed_slope_test(traces: dict[int, list[float]], bound: float) -> tuple[float, float, bool]:
+    """``(mean, half-width of its 95% CI, converged)`` of the per-seed second-half slopes (% per
+    tenth): converged when the whole interval lies within ``±bound``."""
+    mean, half = mean_ci([tail_slope(trace)[0] for trace in traces.values()])
+    return mean, half, -bound <= mean - half and mean + half <= bound
+
+
+def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, float], bound: float) -> str:
+    """The report for one distiller and IPC: traces by tenths, per-seed slopes, the verdict."""
+    first = next(iter(traces))
+    head = f"{label}: {len(traces[first])} iterations, {statistics.fmean(seconds.values()):.1f} s per cell"
+    if len(traces[first]) < 6 or len(traces) < 2:
+        return f"{head}: too short (or too few seeds) to test"
+    relative = [[v / abs(statistics.fmean(t[len(t) // 2:])) for v in t] for t in traces.values()]
+    mean_trace = [statistics.fmean(column) for column in zip(*(tenths(t) for t in relative))]
+    mean, half, converged = seed_slope_test(traces, bound)
+    lines = [
+        head,
+        f"  objective by tenths (seed {first}): {' '.join('%.4g' % v for v in tenths(traces[first]))}",
+        f"  relative to the second half's level, mean over {len(traces)} seeds: "
+        + " ".join("%.3f" % v for v in mean_trace),
+        "  second-half slope per tenth, by seed: " + " ".join(f"{tail_slope(t)[0]:+.1f}%" for t in traces.values()),
+        f"  mean slope over seeds {mean:+.2f}% ± {half:.2f}% per tenth (95% CI [{mean - half:+.2f}, "
+        f"{mean + half:+.2f}]): {'converged' if converged else 'NOT converged'} at ±{bound:g}%",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--distillers", nargs="+", default=list(TRACED), help="NAME or NAME{JSON}")
+    ap.add_argument("--ipc", type=int, nargs="+", default=[1, 5, 10])
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
+    ap.add_argument("--bound", type=float, default=5.0, help="the criterion's bound, %% per tenth of the run")
+    ap.add_argument("--json", help="also write every trace here")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    spec = candidate(EMBEDDED.datasets[0], None, None)
+    rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+    registry = get_registry().distillers
+    runs = [(entry, ipc) for entry in args.distillers for ipc in args.ipc]
+    traces = {run: {} for run in runs}
+    seconds = {run: {} for run in runs}
+    for seed in args.seeds:
+        inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
+        for entry, ipc in runs:
+            name, params = parse(entry)
+            distiller = registry[name].obj(**{**registry[name].obj.defaults_for("embedded"), **params})
+            fetched: list[float] = []  # seconds spent fetching (first: building) cached inputs
+            task = make_task(EMBEDDED, spec, rest, ipc, seed, torch.device("cpu"), inputs,
+                             lambda kind, s: fetched.append(s))
+            trace: list[float] = []
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                start = time.perf_counter()
+                distiller.distill(task, trace=trace)
+            seconds[entry, ipc][seed] = time.perf_counter() - start - sum(fetched)
+            traces[entry, ipc][seed] = trace
+            print(f"seed {seed} {entry} IPC {ipc}: {len(trace)} iterations, {seconds[entry, ipc][seed]:.1f} s",
+                  flush=True)
+    print()
+    for run in runs:
+        print(summarise(f"{run[0]} IPC {run[1]}", traces[run], seconds[run], args.bound))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"distiller": e, "ipc": i, "traces": traces[e, i], "seconds": seconds[e, i]}
+                       for e, i in runs], f)
+
+
+if __name__ == "__main__":
+    main()
