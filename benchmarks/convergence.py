@@ -6,7 +6,7 @@ runs each distiller (embedded defaults, or hyper-parameters over them) on the re
 with ``trace=`` (a list its ``distill`` appends its per-iteration objective to), and prints per
 distiller and IPC:
 
-* the mean objective by tenths of the run (seed 0, and each seed's trace divided by the mean of its
+* the mean objective by tenths of the run (the first seed's, and each seed's trace divided by the mean of its
   second half, averaged over seeds);
 * per seed, the fitted slope of the second half, as the change per tenth of the run in % of its
   level (``tune_distiller.tail_slope``);
@@ -28,6 +28,7 @@ shared by the distillers, as a run shares them.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import time
@@ -94,6 +95,14 @@ def main() -> None:
     spec = candidate(EMBEDDED.datasets[0], None, None)
     rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
     registry = get_registry().distillers
+    for entry in args.distillers:
+        name = parse(entry)[0]
+        if name not in registry:
+            raise SystemExit(f"convergence.py: no distiller {name!r} installed; "
+                             f"installed: {', '.join(sorted(registry))}")
+        if "trace" not in inspect.signature(registry[name].obj.distill).parameters:
+            raise SystemExit(f"convergence.py: distiller {name!r} has no trace= argument in distill(); "
+                             "add one (a list it appends each iteration's objective to) to test it")
     runs = [(entry, ipc) for entry in args.distillers for ipc in args.ipc]
     traces = {run: {} for run in runs}
     seconds = {run: {} for run in runs}
