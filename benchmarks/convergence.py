@@ -35,7 +35,7 @@ import time
 
 import torch
 from embedded_recipe import candidate  # this folder
-from tune_distiller import VALIDATION_PER_CLASS, tail_slope, tenths  # this folder
+from tune_distiller import VALIDATION_PER_CLASS, parse_entry, seeded_distill, tail_slope, tenths  # this folder
 
 from vddbench.cell import make_task
 from vddbench.data.moving_shapes import MovingShapes
@@ -47,12 +47,6 @@ from vddbench.stats import mean_ci
 
 # every first-party distiller with an iterative objective (its distill takes ``trace=``)
 TRACED = ("dm", "static-dc", "idtd", "tsgf", "mtt", "frepo", "vdsd", "mtt-vdsd", "frepo-vdsd", "vst-unet")
-
-
-def parse(entry: str) -> tuple[str, dict]:
-    """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters over the embedded defaults)."""
-    name, brace, rest = entry.partition("{")
-    return name, (json.loads(brace + rest) if brace else {})
 
 
 def seed_slope_test(traces: dict[int, list[float]], bound: float) -> tuple[float, float, bool]:
@@ -95,8 +89,8 @@ def main() -> None:
     spec = candidate(EMBEDDED.datasets[0], None, None)
     rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
     registry = get_registry().distillers
-    for entry in args.distillers:
-        name = parse(entry)[0]
+    entries = {entry: parse_entry(entry) for entry in args.distillers}
+    for name, _ in entries.values():
         if name not in registry:
             raise SystemExit(f"convergence.py: no distiller {name!r} installed; "
                              f"installed: {', '.join(sorted(registry))}")
@@ -109,16 +103,14 @@ def main() -> None:
     for seed in args.seeds:
         inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
         for entry, ipc in runs:
-            name, params = parse(entry)
+            name, params = entries[entry]
             distiller = registry[name].obj(**{**registry[name].obj.defaults_for("embedded"), **params})
             fetched: list[float] = []  # seconds spent fetching (first: building) cached inputs
             task = make_task(EMBEDDED, spec, rest, ipc, seed, torch.device("cpu"), inputs,
                              lambda kind, s: fetched.append(s))
             trace: list[float] = []
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                start = time.perf_counter()
-                distiller.distill(task, trace=trace)
+            start = time.perf_counter()
+            seeded_distill(distiller, task, seed, trace=trace)
             seconds[entry, ipc][seed] = time.perf_counter() - start - sum(fetched)
             traces[entry, ipc][seed] = trace
             print(f"seed {seed} {entry} IPC {ipc}: {len(trace)} iterations, {seconds[entry, ipc][seed]:.1f} s",

@@ -57,7 +57,13 @@ import time
 
 import numpy as np
 import torch
-from tune_distiller import VALIDATION_PER_CLASS, evaluate, trained_student  # this folder
+from tune_distiller import (  # this folder
+    VALIDATION_PER_CLASS,
+    evaluate,
+    parse_entry,
+    seeded_distill,
+    trained_student,
+)
 
 from vddbench.cell import make_task
 from vddbench.data.moving_shapes import VERSIONS, MovingShapes, render_video
@@ -222,11 +228,6 @@ def per_class_accuracy(model: torch.nn.Module, val) -> torch.Tensor:
     return torch.stack([(pred[val.labels == c] == c).double().mean() * 100 for c in range(val.num_classes)])
 
 
-def parse(entry: str) -> tuple[str, dict]:
-    name, brace, rest = entry.partition("{")
-    return name.strip(), (json.loads(brace + rest) if brace else {})
-
-
 def fmt(values: dict[int, float], base: dict[int, float] | None, measure: str) -> str:
     """mean ± 95% CI over seeds, or the paired difference to ``base``."""
     digits = 1 if measure in ("err", "top1") else 2
@@ -260,7 +261,7 @@ def main() -> None:
     drawn = [nuisance(spec, "train", int(i), int(label)) for i, label in zip(origin, rest.labels)]
     nuis = {k: torch.tensor([d[k] for d in drawn]) for k in drawn[0]}
     registry = get_registry().distillers
-    entries = [(e, *parse(e)) for e in args.distillers]
+    entries = [(e, *parse_entry(e)) for e in args.distillers]
     results = {e: {k: {} for k in (*args.measures, "top1")} for e, _, _ in entries}
     classes = {e: {} for e, _, _ in entries}
     picked = {e: {} for e, _, _ in entries}
@@ -280,9 +281,7 @@ def main() -> None:
             cls = registry[name].obj
             distiller = cls(**{**cls.defaults_for("embedded"), **params})
             t = time.perf_counter()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                artifact = distiller.distill(task())
+            artifact = seeded_distill(distiller, task(), seed)
             seconds = time.perf_counter() - t
             picks = locate(artifact.tensors["videos_uint8"], rest)
             picked[entry][seed] = set(picks.tolist())

@@ -85,6 +85,20 @@ def tail_slope(trace: list[float]) -> tuple[float, float]:
     return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
 
 
+def parse_entry(entry: str) -> tuple[str, dict]:
+    """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters over the embedded defaults)."""
+    name, brace, rest = entry.partition("{")
+    return name.strip(), (json.loads(brace + rest) if brace else {})
+
+
+def seeded_distill(distiller, task, seed: int, **kwargs):
+    """``distiller.distill(task, **kwargs)`` with torch's global generator seeded as a run seeds it
+    for ``seed`` (dropout and other global draws), leaving the caller's generator state alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return distiller.distill(task, **kwargs)
+
+
 def trained_student(data, seed: int, spec, augment=None, recipe=None) -> torch.nn.Module:
     """The protocol student trained on ``data`` as the harness trains it for ``seed``."""
     student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)
@@ -131,9 +145,7 @@ def main() -> None:
         trace: list[float] = []
         kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
         t = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            artifact = distiller.distill(task(), **kwargs)
+        artifact = seeded_distill(distiller, task(), seed, **kwargs)
         seconds = time.perf_counter() - t
         data = distiller.expand(artifact)
         if distiller.tags.decoupled or data.soft:
