@@ -18,6 +18,10 @@ distiller and IPC:
   averaging independent seeds measures the trend that noise hides;
 * the distillation's seconds per cell (one thread; building cached inputs such as experts excluded).
 
+Where eight seeds cannot decide (an interval reaching past the bound around a mean inside it), run
+again on fresh seeds (``--seeds 8 9 ... 31``) and take the verdict from those alone: adding seeds to the
+ones that prompted the re-run, and testing until the interval fits, would favour "converged".
+
 Cached inputs (teacher, experts, Static-DC's images) are built once per seed from the carved rest and
 shared by the distillers, as a run shares them.
 
@@ -35,12 +39,17 @@ import time
 
 import torch
 from embedded_recipe import candidate  # this folder
-from tune_distiller import VALIDATION_PER_CLASS, parse_entry, seeded_distill, tail_slope, tenths  # this folder
+from tune_distiller import (  # this folder
+    VALIDATION_PER_CLASS,
+    parse_entry,
+    seed_tasks,
+    seeded_distill,
+    tail_slope,
+    tenths,
+)
 
-from vddbench.cell import make_task
 from vddbench.data.moving_shapes import MovingShapes
 from vddbench.data.validation import carve
-from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci
@@ -101,13 +110,12 @@ def main() -> None:
     traces = {run: {} for run in runs}
     seconds = {run: {} for run in runs}
     for seed in args.seeds:
-        inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
+        tasks = seed_tasks(spec, rest, seed)
         for entry, ipc in runs:
             name, params = entries[entry]
             distiller = registry[name].obj(**{**registry[name].obj.defaults_for("embedded"), **params})
             fetched: list[float] = []  # seconds spent fetching (first: building) cached inputs
-            task = make_task(EMBEDDED, spec, rest, ipc, seed, torch.device("cpu"), inputs,
-                             lambda kind, s: fetched.append(s))
+            task = tasks(ipc, lambda kind, s: fetched.append(s))
             trace: list[float] = []
             start = time.perf_counter()
             seeded_distill(distiller, task, seed, trace=trace)

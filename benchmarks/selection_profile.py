@@ -61,14 +61,13 @@ from tune_distiller import (  # this folder
     VALIDATION_PER_CLASS,
     evaluate,
     parse_entry,
+    seed_tasks,
     seeded_distill,
     trained_student,
 )
 
-from vddbench.cell import make_task
 from vddbench.data.moving_shapes import VERSIONS, MovingShapes, render_video
 from vddbench.data.validation import carve, carve_indices
-from vddbench.inputs import BuildContext, MemoryInputs
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci, paired_difference
@@ -267,12 +266,9 @@ def main() -> None:
     picked = {e: {} for e, _, _ in entries}
 
     for seed in args.seeds:
-        inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
+        tasks = seed_tasks(spec, rest, seed)
 
-        def task():
-            return make_task(EMBEDDED, spec, rest, args.ipc, seed, torch.device("cpu"), inputs)
-
-        feats = clip_features(task(), rest)
+        feats = clip_features(tasks(args.ipc), rest)
         if args.rep_gradient:
             r = rep_gradient_centrality(feats["latent"], rest.labels, spec.num_classes, args.ipc)
             print(f"seed {seed}: vst-unet's L_rep gradient vs closeness to the latent class mean: Spearman {r:+.2f}")
@@ -281,7 +277,7 @@ def main() -> None:
             cls = registry[name].obj
             distiller = cls(**{**cls.defaults_for("embedded"), **params})
             t = time.perf_counter()
-            artifact = seeded_distill(distiller, task(), seed)
+            artifact = seeded_distill(distiller, tasks(args.ipc), seed)
             seconds = time.perf_counter() - t
             picks = locate(artifact.tensors["videos_uint8"], rest)
             picked[entry][seed] = set(picks.tolist())

@@ -54,13 +54,11 @@ def tenths(trace: list[float]) -> list[float]:
 
 
 def trace_summary(trace: list[float]) -> str:
-    n = len(trace)
-    if n < 10:
+    """The trace by tenths (``tenths``), its first -> last and last-vs-previous tenth, and ``tail_slope``."""
+    if len(trace) < 10:
         return f"trace {['%.4g' % v for v in trace]}"
-    tenth = max(1, n // 10)
-    head, tail = statistics.fmean(trace[:tenth]), statistics.fmean(trace[-tenth:])
-    before_tail = statistics.fmean(trace[-2 * tenth:-tenth])
     points = tenths(trace)
+    head, before_tail, tail = points[0], points[-2], points[-1]
     slope, half_width = tail_slope(trace)
     return (f"loss by tenths {' '.join('%.4g' % p for p in points)}; "
             f"first->last tenth {100 * (tail - head) / abs(head):+.1f}%, "
@@ -83,6 +81,15 @@ def tail_slope(trace: list[float]) -> tuple[float, float]:
     residual = sum((y - y_mean - slope * (x - x_mean)) ** 2 for x, y in enumerate(half)) / (m - 2)
     per_tenth = 100 * (len(trace) / 10) / abs(y_mean)
     return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
+
+
+def seed_tasks(spec, rest, seed: int):
+    """A task factory for ``seed`` on the carved ``rest``: ``tasks(ipc, on_input=None)``. Its cached
+    inputs (teacher, expert trajectories) are built once from ``rest``, as a run builds them from the
+    training split (the validation clips never reach them), and shared by every task it makes."""
+    inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
+    return lambda ipc, on_input=None: make_task(EMBEDDED, spec, rest, ipc, seed, torch.device("cpu"), inputs,
+                                                on_input)
 
 
 def parse_entry(entry: str) -> tuple[str, dict]:
@@ -134,18 +141,12 @@ def main() -> None:
     ours, own, base = {}, {}, {}
 
     for seed in args.seeds:
-        # cached inputs (teacher, expert trajectories) built from the carved rest, as a run builds them
-        # from the training split: the validation clips never reach them
-        inputs = MemoryInputs(BuildContext(EMBEDDED, spec, seed, torch.device("cpu"), lambda: rest))
-
-        def task():
-            return make_task(EMBEDDED, spec, rest, args.ipc, seed, torch.device("cpu"), inputs)
-
+        tasks = seed_tasks(spec, rest, seed)
         distiller = cls(**params)
         trace: list[float] = []
         kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
         t = time.perf_counter()
-        artifact = seeded_distill(distiller, task(), seed, **kwargs)
+        artifact = seeded_distill(distiller, tasks(args.ipc), seed, **kwargs)
         seconds = time.perf_counter() - t
         data = distiller.expand(artifact)
         if distiller.tags.decoupled or data.soft:
@@ -162,7 +163,7 @@ def main() -> None:
             line += f", own {own[seed]:.1f}"
         if not args.no_random:
             rnd = registry["random"].obj()
-            base[seed] = evaluate(rnd.expand(rnd.distill(task())), val, seed, spec)
+            base[seed] = evaluate(rnd.expand(rnd.distill(tasks(args.ipc))), val, seed, spec)
             line += f", random {base[seed]:.1f}"
         print(line)
         if trace:

@@ -30,6 +30,15 @@ def test_the_summary_names_all_three_measures():
     assert "loss by tenths" in line and "last tenth vs the one before" in line and "second-half slope" in line
 
 
+def test_the_summary_reads_its_percentages_off_the_tenths_it_prints():
+    trace = [float(v) for v in [9, 8, 7, 6, 5, 5, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 3, 4]]
+    points = tenths(trace)  # 25 iterations: the last tenth is iterations 22-24, the one before 20-21
+    assert points[-2:] == [1.0, (1 + 3 + 4) / 3]
+    line = trace_summary(trace)
+    assert f"last tenth vs the one before {100 * (points[-1] - points[-2]) / points[-2]:+.2f}%" in line
+    assert f"first->last tenth {100 * (points[-1] - points[0]) / points[0]:+.1f}%" in line
+
+
 def test_tenths_split_any_length_into_ten_near_equal_parts():
     assert tenths(list(range(40)))[:2] == [1.5, 5.5]
     parts = tenths([float(i) for i in range(15)])  # 1 or 2 iterations each, the last included

@@ -37,9 +37,10 @@ class FRePoVDSD(StaticDynamicDistiller):
 
     name = "frepo-vdsd"
     tags = vddbench.DistillerTags(exact_ipc=False, soft_labels=True, own_eval_recipe=True)
-    # Cost-bound on the embedded protocol; see README.md.
+    # 90 stage-2 iterations: the first budget tried whose loss converges at IPC 1, 5 and 10 over 24 seeds
+    # (60 did at IPC 1 only); cost-bound far below the paper's 10,000. See README.md.
     protocol_defaults = {
-        "embedded": {"iterations": 60, "batch_real": 128, "hal_init": "identity", "lr_dynamic": 1e-2,
+        "embedded": {"iterations": 90, "batch_real": 128, "hal_init": "identity", "lr_dynamic": 1e-2,
                      **static_stage_defaults("embedded")},
         "smoke": {"iterations": 3, "batch_real": 8, "pool_size": 2, "max_online_steps": 2,
                   **static_stage_defaults("smoke")},
