@@ -98,22 +98,25 @@ def main() -> None:
     spec = candidate(EMBEDDED.datasets[0], None, None)
     rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
     registry = get_registry().distillers
-    entries = {entry: parse_entry(entry) for entry in args.distillers}
-    for name, _ in entries.values():
+    configs = {}  # entry -> (distiller class, hyper-parameters: embedded defaults and the entry's)
+    for entry in args.distillers:
+        name, params = parse_entry(entry)
         if name not in registry:
             raise SystemExit(f"convergence.py: no distiller {name!r} installed; "
                              f"installed: {', '.join(sorted(registry))}")
-        if "trace" not in inspect.signature(registry[name].obj.distill).parameters:
+        cls = registry[name].obj
+        if "trace" not in inspect.signature(cls.distill).parameters:
             raise SystemExit(f"convergence.py: distiller {name!r} has no trace= argument in distill(); "
                              "add one (a list it appends each iteration's objective to) to test it")
+        configs[entry] = cls, {**cls.defaults_for("embedded"), **params}
     runs = [(entry, ipc) for entry in args.distillers for ipc in args.ipc]
     traces = {run: {} for run in runs}
     seconds = {run: {} for run in runs}
     for seed in args.seeds:
         tasks = seed_tasks(spec, rest, seed)
         for entry, ipc in runs:
-            name, params = entries[entry]
-            distiller = registry[name].obj(**{**registry[name].obj.defaults_for("embedded"), **params})
+            cls, params = configs[entry]
+            distiller = cls(**params)
             fetched: list[float] = []  # seconds spent fetching (first: building) cached inputs
             task = tasks(ipc, lambda kind, s: fetched.append(s))
             trace: list[float] = []
