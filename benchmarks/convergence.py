@@ -16,7 +16,11 @@ distiller and IPC:
   in expectation, the last tenth of the run changes it by less than 5%. One run's slope interval is
   often wider than that from iteration noise alone (a fresh network or real batch each iteration);
   averaging independent seeds measures the trend that noise hides;
-* the distillation's seconds per cell (one thread; building cached inputs such as experts excluded).
+* the distillation's seconds per cell (one thread; building cached inputs such as experts excluded);
+* where the objective stays positive, the exponent ``a`` of a power law ``L ∝ t^-a`` fitted to the
+  tenths (``decay_exponent``): an objective that decays so shows a slope of about ``a / 7.5`` per
+  tenth at every budget, so no budget brings it inside the bound when ``a / 7.5`` is near it;
+  whether the lower loss of a longer run matters is then a question for the validation score.
 
 Where eight seeds cannot decide (an interval reaching past the bound around a mean inside it), run
 again on fresh seeds (``--seeds 8 9 ... 31``) and take the verdict from those alone: adding seeds to the
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
 import statistics
 import time
 
@@ -58,11 +63,25 @@ from vddbench.stats import mean_ci
 TRACED = ("dm", "static-dc", "idtd", "tsgf", "mtt", "frepo", "vdsd", "mtt-vdsd", "frepo-vdsd", "vst-unet")
 
 
-def seed_slope_test(traces: dict[int, list[float]], bound: float) -> tuple[float, float, bool]:
+def seed_slope_test(slopes: list[float], bound: float) -> tuple[float, float, bool]:
     """``(mean, half-width of its 95% CI, converged)`` of the per-seed second-half slopes (% per
-    tenth): converged when the whole interval lies within ``±bound``."""
-    mean, half = mean_ci([tail_slope(trace)[0] for trace in traces.values()])
+    tenth, ``tail_slope``): converged when the whole interval lies within ``±bound``."""
+    mean, half = mean_ci(slopes)
     return mean, half, -bound <= mean - half and mean + half <= bound
+
+
+def decay_exponent(trace: list[float]) -> float:
+    """``a`` of the power law ``L ∝ t^-a`` fitted (least squares, log-log) to the run's tenths 2-10;
+    NaN unless every tenth is positive. Where an objective decays so, its second-half slope is
+    about ``a / 7.5`` of its level per tenth (``-a·dt/t`` with ``dt`` a tenth, ``t`` three quarters
+    of the run) at *every* budget: a longer run lowers the loss but not the slope the criterion reads."""
+    points = tenths(trace)
+    if len(points) < 10 or min(points) <= 0:
+        return math.nan
+    xs = [math.log((i + 0.5) * len(trace) / 10) for i in range(1, 10)]
+    ys = [math.log(p) for p in points[1:]]
+    x_mean, y_mean = statistics.fmean(xs), statistics.fmean(ys)
+    return -sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys)) / sum((x - x_mean) ** 2 for x in xs)
 
 
 def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, float], bound: float) -> str:
@@ -73,16 +92,22 @@ def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, flo
         return f"{head}: too short (or too few seeds) to test"
     relative = [[v / abs(statistics.fmean(t[len(t) // 2:])) for v in t] for t in traces.values()]
     mean_trace = [statistics.fmean(column) for column in zip(*(tenths(t) for t in relative))]
-    mean, half, converged = seed_slope_test(traces, bound)
+    slopes = [tail_slope(t)[0] for t in traces.values()]
+    mean, half, converged = seed_slope_test(slopes, bound)
     lines = [
         head,
         f"  objective by tenths (seed {first}): {' '.join('%.4g' % v for v in tenths(traces[first]))}",
         f"  relative to the second half's level, mean over {len(traces)} seeds: "
         + " ".join("%.3f" % v for v in mean_trace),
-        "  second-half slope per tenth, by seed: " + " ".join(f"{tail_slope(t)[0]:+.1f}%" for t in traces.values()),
+        "  second-half slope per tenth, by seed: " + " ".join(f"{v:+.1f}%" for v in slopes),
         f"  mean slope over seeds {mean:+.2f}% ± {half:.2f}% per tenth (95% CI [{mean - half:+.2f}, "
         f"{mean + half:+.2f}]): {'converged' if converged else 'NOT converged'} at ±{bound:g}%",
     ]
+    exponents = [decay_exponent(t) for t in traces.values()]
+    if not any(math.isnan(a) for a in exponents):
+        a, a_half = mean_ci(exponents)
+        lines.append(f"  power law L ~ t^-a over tenths 2-10: a = {a:.3f} ± {a_half:.3f} "
+                     f"(where it holds, a slope of about {100 * a / 7.5:.1f}% per tenth at any budget)")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """The convergence diagnostics that benchmarks/tune_distiller.py and benchmarks/convergence.py print for the READMEs."""
 
+import math
 import random
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from convergence import seed_slope_test, summarise  # noqa: E402
+from convergence import decay_exponent, seed_slope_test, summarise  # noqa: E402
 from tune_distiller import tail_slope, tenths, trace_summary  # noqa: E402
 
 
@@ -49,9 +50,19 @@ def test_seeds_show_a_level_objective_that_one_noisy_run_cannot():
     noise = random.Random(1)
     level = {seed: [1 + noise.gauss(0, 0.3) for _ in range(40)] for seed in range(8)}
     assert any(tail_slope(t)[1] > 5 for t in level.values())  # one run alone: interval wider than ±5%
-    assert seed_slope_test(level, 5.0)[2]
+    assert seed_slope_test([tail_slope(t)[0] for t in level.values()], 5.0)[2]
     falling = {seed: [2 - 0.02 * i + noise.gauss(0, 0.05) for i in range(40)] for seed in range(8)}
-    mean, half, converged = seed_slope_test(falling, 5.0)
+    mean, half, converged = seed_slope_test([tail_slope(t)[0] for t in falling.values()], 5.0)
     assert not converged and mean + half < 0
     assert "NOT converged" in summarise("falling", falling, {s: 1.0 for s in falling}, 5.0)
     assert "too short" in summarise("short", {0: [1.0, 0.9]}, {0: 1.0}, 5.0)
+
+
+def test_a_power_law_decay_has_its_exponent_and_the_same_slope_at_every_budget():
+    for budget in (100, 400, 1600):
+        trace = [(1 + i) ** -0.3 for i in range(budget)]
+        assert decay_exponent(trace) == pytest.approx(0.3, abs=0.02)
+        assert tail_slope(trace)[0] == pytest.approx(-100 * 0.3 / 7.5, rel=0.1)  # budget-independent
+    assert math.isnan(decay_exponent([1.0, -1.0] * 20))  # crosses zero: no power law
+    assert "power law" in summarise("p", {s: [(1 + i) ** -0.3 for i in range(100)] for s in range(3)},
+                                    {s: 1.0 for s in range(3)}, 5.0)
