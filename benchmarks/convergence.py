@@ -20,7 +20,9 @@ distiller and IPC:
 * where the objective stays positive, the exponent ``a`` of a power law ``L ∝ t^-a`` fitted to the
   tenths (``decay_exponent``): an objective that decays so shows a slope of about ``a / 7.5`` per
   tenth at every budget, so no budget brings it inside the bound when ``a / 7.5`` is near it;
-  whether the lower loss of a longer run matters is then a question for the validation score.
+  whether the lower loss of a longer run matters is then a question for the validation score. The
+  line says whether the measured slope agrees with ``a / 7.5`` (within its interval); a loss heading
+  to zero faster than a power law (``tsgf``) falls faster per tenth the longer it runs.
 
 Where eight seeds cannot decide (an interval reaching past the bound around a mean inside it), run
 again on fresh seeds (``--seeds 8 9 ... 31``) and take the verdict from those alone: adding seeds to the
@@ -106,8 +108,11 @@ def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, flo
     exponents = [decay_exponent(t) for t in traces.values()]
     if not any(math.isnan(a) for a in exponents):
         a, a_half = mean_ci(exponents)
-        lines.append(f"  power law L ~ t^-a over tenths 2-10: a = {a:.3f} ± {a_half:.3f} "
-                     f"(where it holds, a slope of about {100 * a / 7.5:.1f}% per tenth at any budget)")
+        predicted = -100 * a / 7.5
+        verdict = ("the measured slope agrees" if abs(mean - predicted) <= half
+                   else "the measured slope does not: not a power-law tail")
+        lines.append(f"  power law L ~ t^-a over tenths 2-10: a = {a:.3f} ± {a_half:.3f}, which would give "
+                     f"{predicted:+.1f}% per tenth at every budget; {verdict}")
     return "\n".join(lines)
 
 
