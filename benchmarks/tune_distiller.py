@@ -9,6 +9,10 @@ the plugin READMEs state) and the fitted slope of its second half with a 95% CI 
 
     python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
     python benchmarks/tune_distiller.py dm '{}' --ipc 1 --seeds 0 --size 24 --kernel 7  # the earlier 7x7, 24-px student
+    python benchmarks/tune_distiller.py vdsd '{"iterations": 400}' --against '{}' --ipc 1 --seeds 0 1 2 3 4 5 6 7
+
+``--against JSON`` scores a second configuration on the same seeds, carve and cached inputs and prints
+the difference paired by seed (a longer budget against the default, say): what a budget buys.
 
 Soft-label (†), evaluation-augmenting (‡) and own-recipe (§) distillers are scored *plain* (hard
 labels, no augmentation, the protocol's recipe). With ``--own`` they are also scored the way the
@@ -117,6 +121,31 @@ def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:
     return score(trained_student(data, seed, spec, augment, recipe), val)["top1"]
 
 
+def run_config(cls, params: dict, tasks, ipc: int, seed: int, spec, val, own: bool):
+    """One configuration on one seed: ``(plain score, own score or None, distil seconds, trace)``.
+    Plain: hard labels, no augmentation, the protocol's recipe; own: as the harness scores it."""
+    distiller = cls(**params)
+    trace: list[float] = []
+    kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
+    t = time.perf_counter()
+    artifact = seeded_distill(distiller, tasks(ipc), seed, **kwargs)
+    seconds = time.perf_counter() - t
+    data = distiller.expand(artifact)
+    plain = evaluate(vddbench.DistilledVideos(data.videos, data.hard_labels()), val, seed, spec)
+    if not own:
+        return plain, None, seconds, trace
+    augment = ((lambda x, y, g: distiller.augment_batch(x, y, g, spec.num_classes))
+               if distiller.tags.eval_augmentation else None)
+    recipe = distiller.evaluation_recipe(artifact, EMBEDDED.recipe) if distiller.tags.own_eval_recipe else None
+    return plain, evaluate(data, val, seed, spec, augment, recipe), seconds, trace
+
+
+def paired_lines(label: str, ours: dict, base: dict) -> list[str]:
+    """``label: difference ± CI (n)`` of two per-seed score dicts, paired by seed."""
+    d = paired_difference(ours, base)
+    return [f"  {label}: {d[0]:+.1f} ± {d[1]:.1f} (n={d[2]})"] if d else []
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("distiller")
@@ -124,6 +153,9 @@ def main() -> None:
     ap.add_argument("--ipc", type=int, default=1)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--no-random", action="store_true", help="skip the paired random baseline")
+    ap.add_argument("--against", metavar="JSON",
+                    help="a second configuration (hyper-parameters over the embedded defaults; '{}' for the "
+                         "defaults) scored on the same seeds and cached inputs, and the paired difference printed")
     ap.add_argument("--own", action="store_true",
                     help="also score the method's own evaluation (its soft labels and augment_batch), "
                          "as the harness does")
@@ -137,30 +169,26 @@ def main() -> None:
     rest, val = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
     registry = get_registry().distillers
     cls = registry[args.distiller].obj
-    params = {**cls.defaults_for("embedded"), **json.loads(args.params)}
-    ours, own, base = {}, {}, {}
+    defaults = cls.defaults_for("embedded")
+    params = {**defaults, **json.loads(args.params)}
+    other = {**defaults, **json.loads(args.against)} if args.against is not None else None
+    if cls(**params).tags.decoupled:  # an instance may set its own tags
+        print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation, the protocol's recipe)"
+              + ("; 'own' is its own evaluation" if args.own else ""))
+    ours, own, base, ours_b, own_b = {}, {}, {}, {}, {}
 
     for seed in args.seeds:
         tasks = seed_tasks(spec, rest, seed)
-        distiller = cls(**params)
-        trace: list[float] = []
-        kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
-        t = time.perf_counter()
-        artifact = seeded_distill(distiller, tasks(args.ipc), seed, **kwargs)
-        seconds = time.perf_counter() - t
-        data = distiller.expand(artifact)
-        if distiller.tags.decoupled or data.soft:
-            print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation, the protocol's recipe)"
-                  + ("; 'own' is its own evaluation" if args.own else ""))
-        plain = vddbench.DistilledVideos(data.videos, data.hard_labels())
-        ours[seed] = evaluate(plain, val, seed, spec)
+        ours[seed], own_score, seconds, trace = run_config(cls, params, tasks, args.ipc, seed, spec, val, args.own)
         line = f"seed {seed}: {args.distiller} {ours[seed]:.1f} ({seconds:.1f} s distil)"
-        if args.own:
-            augment = ((lambda x, y, g: distiller.augment_batch(x, y, g, spec.num_classes))
-                       if distiller.tags.eval_augmentation else None)
-            recipe = distiller.evaluation_recipe(artifact, EMBEDDED.recipe) if distiller.tags.own_eval_recipe else None
-            own[seed] = evaluate(data, val, seed, spec, augment, recipe)
-            line += f", own {own[seed]:.1f}"
+        if own_score is not None:
+            own[seed] = own_score
+            line += f", own {own_score:.1f}"
+        if other is not None:
+            ours_b[seed], own_score_b, _, _ = run_config(cls, other, tasks, args.ipc, seed, spec, val, args.own)
+            line += f", against {ours_b[seed]:.1f}" + (f" (own {own_score_b:.1f})" if own_score_b is not None else "")
+            if own_score_b is not None:
+                own_b[seed] = own_score_b
         if not args.no_random:
             rnd = registry["random"].obj()
             base[seed] = evaluate(rnd.expand(rnd.distill(tasks(args.ipc))), val, seed, spec)
@@ -170,15 +198,17 @@ def main() -> None:
             print("  " + trace_summary(trace))
     m, h = mean_ci(list(ours.values()))
     print(f"{args.distiller} {json.dumps(params, sort_keys=True)} IPC {args.ipc}: validation {m:.1f} ± {h:.1f}")
-    if base:
-        d = paired_difference(ours, base)
-        print(f"  vs random (paired): {d[0]:+.1f} ± {d[1]:.1f} (n={d[2]})")
+    lines = paired_lines("vs random (paired)", ours, base)
+    if ours_b:
+        m, h = mean_ci(list(ours_b.values()))
+        lines += [f"  against {json.dumps(other, sort_keys=True)}: validation {m:.1f} ± {h:.1f}"]
+        lines += paired_lines("minus the configuration against (paired)", ours, ours_b)
     if own:
         m, h = mean_ci(list(own.values()))
-        print(f"  own evaluation (labels and augmentation as the harness): validation {m:.1f} ± {h:.1f}")
-        if base:
-            d = paired_difference(own, base)
-            print(f"  own vs random (paired): {d[0]:+.1f} ± {d[1]:.1f} (n={d[2]})")
+        lines += [f"  own evaluation (labels and augmentation as the harness): validation {m:.1f} ± {h:.1f}"]
+        lines += paired_lines("own vs random (paired)", own, base)
+        lines += paired_lines("own minus the configuration against's own (paired)", own, own_b)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
