@@ -48,6 +48,7 @@ import torch
 from embedded_recipe import candidate  # this folder
 from tune_distiller import (  # this folder
     VALIDATION_PER_CLASS,
+    embedded_params,
     parse_entry,
     seed_tasks,
     seeded_distill,
@@ -138,7 +139,7 @@ def main() -> None:
         if "trace" not in inspect.signature(cls.distill).parameters:
             raise SystemExit(f"convergence.py: distiller {name!r} has no trace= argument in distill(); "
                              "add one (a list it appends each iteration's objective to) to test it")
-        configs[entry] = cls, {**cls.defaults_for("embedded"), **params}
+        configs[entry] = cls, embedded_params(cls, params)
     runs = [(entry, ipc) for entry in args.distillers for ipc in args.ipc]
     traces = {run: {} for run in runs}
     seconds = {run: {} for run in runs}

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 from tune_distiller import (  # this folder
     VALIDATION_PER_CLASS,
+    embedded_params,
     evaluate,
     parse_entry,
     seed_tasks,
@@ -275,7 +276,7 @@ def main() -> None:
         line = [f"seed {seed}:"]
         for entry, name, params in entries:
             cls = registry[name].obj
-            distiller = cls(**{**cls.defaults_for("embedded"), **params})
+            distiller = cls(**embedded_params(cls, params))
             t = time.perf_counter()
             artifact = seeded_distill(distiller, tasks(args.ipc), seed)
             seconds = time.perf_counter() - t

@@ -96,6 +96,11 @@ def seed_tasks(spec, rest, seed: int):
                                                 on_input)
 
 
+def embedded_params(cls, overrides: dict) -> dict:
+    """A distiller's hyper-parameters on the embedded protocol: its ``embedded`` defaults, then ``overrides``."""
+    return {**cls.defaults_for("embedded"), **overrides}
+
+
 def parse_entry(entry: str) -> tuple[str, dict]:
     """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters over the embedded defaults)."""
     name, brace, rest = entry.partition("{")
@@ -169,9 +174,8 @@ def main() -> None:
     rest, val = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
     registry = get_registry().distillers
     cls = registry[args.distiller].obj
-    defaults = cls.defaults_for("embedded")
-    params = {**defaults, **json.loads(args.params)}
-    other = {**defaults, **json.loads(args.against)} if args.against is not None else None
+    params = embedded_params(cls, json.loads(args.params))
+    other = embedded_params(cls, json.loads(args.against)) if args.against is not None else None
     if cls(**params).tags.decoupled:  # an instance may set its own tags
         print(f"  note: {args.distiller} scored plain here (hard labels, no augmentation, the protocol's recipe)"
               + ("; 'own' is its own evaluation" if args.own else ""))
