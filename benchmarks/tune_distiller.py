@@ -13,6 +13,8 @@ the plugin READMEs state) and the fitted slope of its second half with a 95% CI 
 
 ``--against JSON`` scores a second configuration on the same seeds, carve and cached inputs and prints
 the difference paired by seed (a longer budget against the default, say): what a budget buys.
+``--moved`` prints how far each configuration's clips moved from ``random``'s clips for the seed, where
+real-initialised distillers start (RMS difference from the nearest of those clips, over their RMS).
 
 Soft-label (†), evaluation-augmenting (‡) and own-recipe (§) distillers are scored *plain* (hard
 labels, no augmentation, the protocol's recipe). With ``--own`` they are also scored the way the
@@ -29,6 +31,7 @@ import json
 import math
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 from embedded_recipe import candidate  # this folder
@@ -126,9 +129,17 @@ def evaluate(data, val, seed: int, spec, augment=None, recipe=None) -> float:
     return score(trained_student(data, seed, spec, augment, recipe), val)["top1"]
 
 
-def run_config(cls, params: dict, tasks, ipc: int, seed: int, spec, val, own: bool):
-    """One configuration on one seed: ``(plain score, own score or None, distil seconds, trace)``.
-    Plain: hard labels, no augmentation, the protocol's recipe; own: as the harness scores it."""
+class ConfigRun(NamedTuple):
+    """One configuration on one seed. Plain: hard labels, no augmentation, the protocol's recipe;
+    own: as the harness scores it (None unless asked for)."""
+    plain: float
+    own: float | None
+    seconds: float
+    trace: list[float]
+    videos: torch.Tensor  # the expanded set's clips
+
+
+def run_config(cls, params: dict, tasks, ipc: int, seed: int, spec, val, own: bool) -> ConfigRun:
     distiller = cls(**params)
     trace: list[float] = []
     kwargs = {"trace": trace} if "trace" in inspect.signature(distiller.distill).parameters else {}
@@ -138,11 +149,22 @@ def run_config(cls, params: dict, tasks, ipc: int, seed: int, spec, val, own: bo
     data = distiller.expand(artifact)
     plain = evaluate(vddbench.DistilledVideos(data.videos, data.hard_labels()), val, seed, spec)
     if not own:
-        return plain, None, seconds, trace
+        return ConfigRun(plain, None, seconds, trace, data.videos)
     augment = ((lambda x, y, g: distiller.augment_batch(x, y, g, spec.num_classes))
                if distiller.tags.eval_augmentation else None)
     recipe = distiller.evaluation_recipe(artifact, EMBEDDED.recipe) if distiller.tags.own_eval_recipe else None
-    return plain, evaluate(data, val, seed, spec, augment, recipe), seconds, trace
+    return ConfigRun(plain, evaluate(data, val, seed, spec, augment, recipe), seconds, trace, data.videos)
+
+
+def moved_from(videos: torch.Tensor, start: torch.Tensor) -> str:
+    """How far ``videos`` moved from ``start`` (``random``'s clips, where real-initialised distillers
+    begin): the RMS difference of each clip from its nearest clip in ``start`` (distillers order their
+    clips differently), over the RMS of ``start``, in %."""
+    if videos.shape[1:] != start.shape[1:]:
+        return "moved: n/a (clips of another shape than random's)"
+    nearest = torch.cdist(videos.flatten(1).double(), start.flatten(1).double()).min(1).values
+    rms_change = nearest.pow(2).mean().div(start[0].numel()).sqrt()
+    return f"moved {100 * (rms_change / start.double().pow(2).mean().sqrt()).item():.0f}%"
 
 
 def paired_lines(label: str, ours: dict, base: dict) -> list[str]:
@@ -164,6 +186,10 @@ def main() -> None:
     ap.add_argument("--own", action="store_true",
                     help="also score the method's own evaluation (its soft labels and augment_batch), "
                          "as the harness does")
+    ap.add_argument("--moved", action="store_true",
+                    help="print how far each configuration's clips moved from random's clips for the seed "
+                         "(RMS difference from the nearest of random's clips over their RMS; where real-initialised "
+                         "distillers start)")
     ap.add_argument("--size", type=int, default=None,
                     help="another protocol student: clips of SIZE px (as benchmarks/embedded_recipe.py)")
     ap.add_argument("--kernel", type=int, default=None,
@@ -183,23 +209,30 @@ def main() -> None:
 
     for seed in args.seeds:
         tasks = seed_tasks(spec, rest, seed)
-        ours[seed], own_score, seconds, trace = run_config(cls, params, tasks, args.ipc, seed, spec, val, args.own)
-        line = f"seed {seed}: {args.distiller} {ours[seed]:.1f} ({seconds:.1f} s distil)"
-        if own_score is not None:
-            own[seed] = own_score
-            line += f", own {own_score:.1f}"
+        rnd = registry["random"].obj()
+        random_clips = rnd.expand(rnd.distill(tasks(args.ipc)))
+        run = run_config(cls, params, tasks, args.ipc, seed, spec, val, args.own)
+        ours[seed] = run.plain
+        line = f"seed {seed}: {args.distiller} {run.plain:.1f} ({run.seconds:.1f} s distil)"
+        if run.own is not None:
+            own[seed] = run.own
+            line += f", own {run.own:.1f}"
+        if args.moved:
+            line += f", {moved_from(run.videos, random_clips.videos)}"
         if other is not None:
-            ours_b[seed], own_score_b, _, _ = run_config(cls, other, tasks, args.ipc, seed, spec, val, args.own)
-            line += f", against {ours_b[seed]:.1f}" + (f" (own {own_score_b:.1f})" if own_score_b is not None else "")
-            if own_score_b is not None:
-                own_b[seed] = own_score_b
+            against = run_config(cls, other, tasks, args.ipc, seed, spec, val, args.own)
+            ours_b[seed] = against.plain
+            line += f", against {against.plain:.1f}" + (f" (own {against.own:.1f})" if against.own is not None else "")
+            if against.own is not None:
+                own_b[seed] = against.own
+            if args.moved:
+                line += f" ({moved_from(against.videos, random_clips.videos)})"
         if not args.no_random:
-            rnd = registry["random"].obj()
-            base[seed] = evaluate(rnd.expand(rnd.distill(tasks(args.ipc))), val, seed, spec)
+            base[seed] = evaluate(random_clips, val, seed, spec)
             line += f", random {base[seed]:.1f}"
         print(line)
-        if trace:
-            print("  " + trace_summary(trace))
+        if run.trace:
+            print("  " + trace_summary(run.trace))
     m, h = mean_ci(list(ours.values()))
     print(f"{args.distiller} {json.dumps(params, sort_keys=True)} IPC {args.ipc}: validation {m:.1f} ± {h:.1f}")
     lines = paired_lines("vs random (paired)", ours, base)

@@ -1,0 +1,38 @@
+"""benchmarks/idtd_terms.py: IDTD's terms by tenths, and how far its clips move from their start."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from idtd_terms import terms_by_tenths  # noqa: E402
+from tune_distiller import seed_tasks  # noqa: E402
+
+from vddbench.data.moving_shapes import MovingShapes  # noqa: E402
+from vddbench.data.validation import carve  # noqa: E402
+from vddbench.plugins import get_registry  # noqa: E402
+from vddbench.protocols import EMBEDDED  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    torch.set_num_threads(1)
+    spec = EMBEDDED.datasets[0]
+    rest, _ = carve(MovingShapes().load(spec, "train"), 20)
+    return seed_tasks(spec, rest, 0)
+
+
+def test_the_terms_make_up_the_objective_and_the_clips_move(tasks):
+    idtd = get_registry().distillers["idtd"].obj()  # alpha1 and alpha2 are the paper's at every protocol
+    result = terms_by_tenths(tasks, ipc=1, iterations=10, seed=0)
+    assert all(len(result[term]) == 10 for term in ("segments", "fused", "diversity", "objective"))
+    for seg, fused, div, objective in zip(result["segments"], result["fused"], result["diversity"],
+                                          result["objective"]):
+        assert objective == pytest.approx(seg + idtd.alpha2 * fused - idtd.alpha1 * div, rel=1e-4, abs=1e-7)
+    assert 0 < result["moved"] < 1
+
+
+def test_no_iterations_leave_the_clips_where_they_start(tasks):
+    assert terms_by_tenths(tasks, ipc=1, iterations=0, seed=0)["moved"] == 0
