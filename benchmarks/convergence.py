@@ -33,6 +33,9 @@ shared by the distillers, as a run shares them.
 
     python benchmarks/convergence.py --distillers mtt mtt-vdsd --ipc 1 10 --seeds 0 1 2 3 4 5 6 7
     python benchmarks/convergence.py --distillers 'mtt{"iterations": 160}' --ipc 1
+
+Seeds are independent, so a long test can run as several processes on disjoint seeds, each with
+``--json``, and be judged as one: ``--merge a.json b.json`` prints the report over all their seeds.
 """
 
 from __future__ import annotations
@@ -117,6 +120,26 @@ def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, flo
     return "\n".join(lines)
 
 
+def merge(paths: list[str]) -> dict[tuple[str, int], tuple[dict, dict]]:
+    """The traces and seconds that ``--json`` wrote to ``paths``, per (distiller, IPC), seeds pooled;
+    a seed in two files is refused (counted twice, it would narrow the interval)."""
+    runs: dict[tuple[str, int], tuple[dict, dict]] = {}
+    origin: dict[tuple[str, int, int], str] = {}
+    for path in paths:
+        with open(path) as f:
+            for item in json.load(f):
+                traces, seconds = runs.setdefault((item["distiller"], item["ipc"]), ({}, {}))
+                for seed, trace in item["traces"].items():
+                    key = (item["distiller"], item["ipc"], int(seed))
+                    if key in origin:
+                        raise SystemExit(f"convergence.py --merge: seed {seed} of {item['distiller']} IPC "
+                                         f"{item['ipc']} is in both {origin[key]} and {path}; merge runs on "
+                                         "disjoint seeds")
+                    origin[key] = path
+                    traces[int(seed)], seconds[int(seed)] = trace, item["seconds"][seed]
+    return runs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--distillers", nargs="+", default=list(TRACED), help="NAME or NAME{JSON}")
@@ -124,7 +147,13 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     ap.add_argument("--bound", type=float, default=5.0, help="the criterion's bound, %% per tenth of the run")
     ap.add_argument("--json", help="also write every trace here")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="run nothing: report over the seeds of these --json files together")
     args = ap.parse_args()
+    if args.merge:
+        for (entry, ipc), (traces, seconds) in merge(args.merge).items():
+            print(summarise(f"{entry} IPC {ipc}", traces, seconds, args.bound))
+        return
     torch.set_num_threads(1)
     spec = candidate(EMBEDDED.datasets[0], None, None)
     rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)

@@ -1,5 +1,6 @@
 """The convergence diagnostics that benchmarks/tune_distiller.py and benchmarks/convergence.py print for the READMEs."""
 
+import json
 import math
 import random
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from convergence import decay_exponent, seed_slope_test, summarise  # noqa: E402
+from convergence import decay_exponent, merge, seed_slope_test, summarise  # noqa: E402
 from tune_distiller import tail_slope, tenths, trace_summary  # noqa: E402
 
 
@@ -69,3 +70,19 @@ def test_a_power_law_decay_has_its_exponent_and_the_same_slope_at_every_budget()
     assert "the measured slope agrees" in summarise("p", power, {s: 1.0 for s in power}, 5.0)
     exponential = {s: [math.exp(-i / 10) * (1 + noise.gauss(0, 0.01)) for i in range(100)] for s in range(3)}
     assert "not a power-law tail" in summarise("e", exponential, {s: 1.0 for s in exponential}, 5.0)
+
+
+def test_runs_on_disjoint_seeds_merge_into_the_report_of_one_run(tmp_path):
+    noise = random.Random(1)
+    traces = {seed: [10 - 0.01 * i + noise.gauss(0, 0.5) for i in range(60)] for seed in range(6)}
+    seconds = {seed: 1.0 + seed for seed in traces}
+    paths = []
+    for part in ([0, 1, 2], [3, 4, 5]):  # as --json writes them: seed keys become strings
+        paths.append(tmp_path / f"part{part[0]}.json")
+        paths[-1].write_text(json.dumps([{"distiller": "dm", "ipc": 5, "traces": {s: traces[s] for s in part},
+                                          "seconds": {s: seconds[s] for s in part}}]))
+    merged = merge([str(p) for p in paths])
+    assert list(merged) == [("dm", 5)]
+    assert summarise("dm IPC 5", *merged["dm", 5], 5.0) == summarise("dm IPC 5", traces, seconds, 5.0)
+    with pytest.raises(SystemExit, match="seed 0 of dm IPC 5 is in both .*part0.json and .*part0.json"):
+        merge([str(paths[0]), str(paths[0])])
