@@ -48,19 +48,16 @@ import statistics
 import time
 
 import torch
-from embedded_recipe import candidate  # this folder
 from tune_distiller import (  # this folder
-    VALIDATION_PER_CLASS,
     embedded_params,
     parse_entry,
     seed_tasks,
     seeded_distill,
     tail_slope,
     tenths,
+    validation_carve,
 )
 
-from vddbench.data.moving_shapes import MovingShapes
-from vddbench.data.validation import carve
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci
@@ -155,8 +152,8 @@ def main() -> None:
             print(summarise(f"{entry} IPC {ipc}", traces, seconds, args.bound))
         return
     torch.set_num_threads(1)
-    spec = candidate(EMBEDDED.datasets[0], None, None)
-    rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+    spec = EMBEDDED.datasets[0]
+    rest, _ = validation_carve(spec)
     registry = get_registry().distillers
     configs = {}  # entry -> (distiller class, hyper-parameters: embedded defaults and the entry's)
     for entry in args.distillers:

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from embedded_recipe import candidate  # this folder
-from tune_distiller import VALIDATION_PER_CLASS, embedded_params, seed_tasks, tenths
+from tune_distiller import embedded_params, seed_tasks, tenths, validation_carve  # this folder
 
-from vddbench.data.moving_shapes import MovingShapes
-from vddbench.data.validation import carve
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
 
@@ -56,8 +53,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = ap.parse_args()
     torch.set_num_threads(1)
-    spec = candidate(EMBEDDED.datasets[0], None, None)
-    rest, _ = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+    spec = EMBEDDED.datasets[0]
+    rest, _ = validation_carve(spec)
     for seed in args.seeds:
         result = terms_by_tenths(seed_tasks(spec, rest, seed), args.ipc, args.iterations, seed)
         print(f"seed {seed}, IPC {args.ipc}, {args.iterations} iterations: fused videos moved "

@@ -90,6 +90,12 @@ def tail_slope(trace: list[float]) -> tuple[float, float]:
     return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
 
 
+def validation_carve(spec=EMBEDDED.datasets[0]):
+    """``spec``'s training split carved as every script here carves it: ``(rest, validation clips)``,
+    ``VALIDATION_PER_CLASS`` clips per class held out; the test split is never read."""
+    return carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+
+
 def seed_tasks(spec, rest, seed: int):
     """A task factory for ``seed`` on the carved ``rest``: ``tasks(ipc, on_input=None)``. Its cached
     inputs (teacher, expert trajectories) are built once from ``rest``, as a run builds them from the
@@ -197,7 +203,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     spec = candidate(EMBEDDED.datasets[0], args.size, args.kernel)
-    rest, val = carve(MovingShapes().load(spec, "train"), VALIDATION_PER_CLASS)
+    rest, val = validation_carve(spec)
     registry = get_registry().distillers
     cls = registry[args.distiller].obj
     params = embedded_params(cls, json.loads(args.params))
@@ -209,8 +215,9 @@ def main() -> None:
 
     for seed in args.seeds:
         tasks = seed_tasks(spec, rest, seed)
-        rnd = registry["random"].obj()
-        random_clips = rnd.expand(rnd.distill(tasks(args.ipc)))
+        if args.moved or not args.no_random:
+            rnd = registry["random"].obj()
+            random_clips = rnd.expand(rnd.distill(tasks(args.ipc)))
         run = run_config(cls, params, tasks, args.ipc, seed, spec, val, args.own)
         ours[seed] = run.plain
         line = f"seed {seed}: {args.distiller} {run.plain:.1f} ({run.seconds:.1f} s distil)"

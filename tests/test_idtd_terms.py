@@ -8,10 +8,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from idtd_terms import terms_by_tenths  # noqa: E402
-from tune_distiller import seed_tasks  # noqa: E402
+from tune_distiller import seed_tasks, validation_carve  # noqa: E402
 
-from vddbench.data.moving_shapes import MovingShapes  # noqa: E402
-from vddbench.data.validation import carve  # noqa: E402
 from vddbench.plugins import get_registry  # noqa: E402
 from vddbench.protocols import EMBEDDED  # noqa: E402
 
@@ -20,7 +18,7 @@ from vddbench.protocols import EMBEDDED  # noqa: E402
 def tasks():
     torch.set_num_threads(1)
     spec = EMBEDDED.datasets[0]
-    rest, _ = carve(MovingShapes().load(spec, "train"), 20)
+    rest, _ = validation_carve(spec)
     return seed_tasks(spec, rest, 0)
 
 
