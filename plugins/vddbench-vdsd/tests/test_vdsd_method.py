@@ -100,15 +100,26 @@ def test_ablations(vddbench_task):
     torch.testing.assert_close(out, static.unsqueeze(2).expand_as(out))
 
 
-@pytest.mark.parametrize("bad", [{"hallucinator": "mlp"}, {"hal_init": "zeros"}, {"statics_per_video": 0}])
+@pytest.mark.parametrize("bad", [{"hallucinator": "mlp"}, {"hal_init": "zeros"}, {"statics_per_video": 0},
+                                 {"ipc1_iterations": -1}])
 def test_rejects_bad_hyper_parameters(vddbench_task, bad):
     with pytest.raises(vddbench.DistillerError, match="vdsd"):
         VDSD(**bad).distill(vddbench_task(ipc=1))
 
 
+@pytest.mark.parametrize("ipc1_iterations", [None, 3])
+def test_ipc1_iterations_sets_the_stage_2_budget_at_ipc_1_alone(vddbench_task, ipc1_iterations):
+    params = dict(FAST, ipc1_iterations=ipc1_iterations)
+    for ipc, expected in ((1, ipc1_iterations or FAST["iterations"]), (2, FAST["iterations"])):
+        trace = []
+        VDSD(**params).distill(vddbench_task(ipc=ipc), trace=trace)
+        assert len(trace) == expected, (ipc, ipc1_iterations)
+
+
 def test_defaults_are_the_papers():
     params = VDSD().get_params()
     assert params["momentum"] == 0.95 and params["iterations"] == 5000 and params["batch_real"] == 64
+    assert params["ipc1_iterations"] is None  # VDSD has one budget for every IPC
     assert params["statics_per_video"] == 2 and params["dynamics_per_video"] == 2
     assert params["hallucinator"] == "concat" and params["train_static"] is False
     assert (params["lr_dynamic"], params["lr_hal"]) == (1e-4, 1e-5)
