@@ -9,7 +9,7 @@ the plugin READMEs state) and the fitted slope of its second half with a 95% CI 
 
     python benchmarks/tune_distiller.py dm '{"iterations": 200, "lr_img": 100}' --ipc 1 --seeds 0 1 2
     python benchmarks/tune_distiller.py dm '{}' --ipc 1 --seeds 0 --size 24 --kernel 7  # the earlier 7x7, 24-px student
-    python benchmarks/tune_distiller.py vdsd '{"iterations": 400}' --against '{}' --ipc 1 --seeds 0 1 2 3 4 5 6 7
+    python benchmarks/tune_distiller.py vdsd '{}' --against '{"ipc1_iterations": 25}' --ipc 1 --seeds 0 1 2 3 4 5 6 7
 
 ``--against JSON`` scores a second configuration on the same seeds, carve and cached inputs and prints
 the difference paired by seed (a longer budget against the default, say): what a budget buys.

@@ -50,10 +50,9 @@ class VDSD(StaticDynamicDistiller):
                  lr_hal: float = 1e-5, momentum: float = 0.95, batch_real: int = 64, train_static: bool = False,
                  lr_static: float = 100.0, statics_per_video: int = 2, dynamics_per_video: int = 2,
                  hallucinator: str = "concat", hal_init: str = "default", use_dynamic: bool = True,
-                 static_iterations: int = 1000,
-                 static_lr_img: float = 0.1, static_momentum: float = 0.5, static_lr_net: float = 0.01,
-                 static_outer_loop: int | None = None, static_inner_loop: int | None = None,
-                 static_batch_real: int = 256):
+                 static_iterations: int = 1000, static_lr_img: float = 0.1, static_momentum: float = 0.5,
+                 static_lr_net: float = 0.01, static_outer_loop: int | None = None,
+                 static_inner_loop: int | None = None, static_batch_real: int = 256):
         self.iterations = iterations
         self.ipc1_iterations = ipc1_iterations
         self.lr_dynamic = lr_dynamic
