@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from tune_distiller import embedded_params, seed_tasks, tenths, validation_carve  # this folder
+from tune_distiller import embedded_params, seed_tasks, seeded_as_a_run, tenths, validation_carve  # this folder
 
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
@@ -25,8 +25,7 @@ TERMS = ("segments", "fused", "diversity", "objective")
 
 def fused_videos(distiller, task, seed: int) -> torch.Tensor:
     """Run ``distiller`` (seeded as a run seeds it) and return its fused videos."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_as_a_run(seed):
         generators = distiller.run(task)
     with torch.no_grad():
         return torch.cat([g()[1] for g in generators])

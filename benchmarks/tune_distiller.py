@@ -31,6 +31,7 @@ import json
 import math
 import statistics
 import time
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import torch
@@ -116,11 +117,18 @@ def parse_entry(entry: str) -> tuple[str, dict]:
     return name.strip(), (json.loads(brace + rest) if brace else {})
 
 
-def seeded_distill(distiller, task, seed: int, **kwargs):
-    """``distiller.distill(task, **kwargs)`` with torch's global generator seeded as a run seeds it
-    for ``seed`` (dropout and other global draws), leaving the caller's generator state alone."""
+@contextmanager
+def seeded_as_a_run(seed: int):
+    """Torch's global generator seeded as a run seeds it for ``seed`` (dropout and other global draws)
+    inside the block, the caller's generator state restored after it."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        yield
+
+
+def seeded_distill(distiller, task, seed: int, **kwargs):
+    """``distiller.distill(task, **kwargs)`` under ``seeded_as_a_run(seed)``."""
+    with seeded_as_a_run(seed):
         return distiller.distill(task, **kwargs)
 
 
