@@ -50,7 +50,6 @@ import time
 import torch
 from tune_distiller import (  # this folder
     embedded_params,
-    parse_entry,
     seed_tasks,
     seeded_distill,
     tail_slope,
@@ -60,6 +59,7 @@ from tune_distiller import (  # this folder
 
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
+from vddbench.runner import parse_distiller
 from vddbench.stats import mean_ci
 
 # every first-party distiller with an iterative objective (its distill takes ``trace=``)
@@ -157,7 +157,7 @@ def main() -> None:
     registry = get_registry().distillers
     configs = {}  # entry -> (distiller class, hyper-parameters: embedded defaults and the entry's)
     for entry in args.distillers:
-        name, params = parse_entry(entry)
+        name, params = parse_distiller(entry)
         if name not in registry:
             raise SystemExit(f"convergence.py: no distiller {name!r} installed; "
                              f"installed: {', '.join(sorted(registry))}")

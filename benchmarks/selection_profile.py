@@ -61,7 +61,6 @@ from tune_distiller import (  # this folder
     VALIDATION_PER_CLASS,
     embedded_params,
     evaluate,
-    parse_entry,
     seed_tasks,
     seeded_distill,
     trained_student,
@@ -71,6 +70,7 @@ from vddbench.data.moving_shapes import VERSIONS, MovingShapes, render_video
 from vddbench.data.validation import carve, carve_indices
 from vddbench.plugins import get_registry
 from vddbench.protocols import EMBEDDED
+from vddbench.runner import parse_distiller
 from vddbench.stats import mean_ci, paired_difference
 
 PICK_MEASURES = ("d_teach", "d_lat", "conf", "p_true", "err", "motion", "speed", "size", "contrast", "bright")
@@ -261,7 +261,7 @@ def main() -> None:
     drawn = [nuisance(spec, "train", int(i), int(label)) for i, label in zip(origin, rest.labels)]
     nuis = {k: torch.tensor([d[k] for d in drawn]) for k in drawn[0]}
     registry = get_registry().distillers
-    entries = [(e, *parse_entry(e)) for e in args.distillers]
+    entries = [(e, *parse_distiller(e)) for e in args.distillers]
     results = {e: {k: {} for k in (*args.measures, "top1")} for e, _, _ in entries}
     classes = {e: {} for e, _, _ in entries}
     picked = {e: {} for e, _, _ in entries}

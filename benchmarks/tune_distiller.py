@@ -111,12 +111,6 @@ def embedded_params(cls, overrides: dict) -> dict:
     return {**cls.defaults_for("embedded"), **overrides}
 
 
-def parse_entry(entry: str) -> tuple[str, dict]:
-    """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters over the embedded defaults)."""
-    name, brace, rest = entry.partition("{")
-    return name.strip(), (json.loads(brace + rest) if brace else {})
-
-
 @contextmanager
 def seeded_as_a_run(seed: int):
     """Torch's global generator seeded as a run seeds it for ``seed`` (dropout and other global draws)

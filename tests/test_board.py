@@ -44,11 +44,13 @@ def test_only_the_markdown_renderer_escapes():
     assert label(head) == "a\\_b\\|c"
 
 
-def test_variants_of_one_distiller_are_told_apart_by_their_params():
-    a, b = record("dm", lr=1), record("dm")
-    a["distiller"]["params"], b["distiller"]["params"] = {"lr": 0.1}, {"lr": 1.0}
-    (board,) = build_boards([a, b])
-    assert [r.head.text for r in board.accuracy] == ["dm (lr=0.1)", "dm (lr=1.0)"]
+def test_variants_of_one_distiller_are_told_apart_by_the_params_that_differ():
+    a, b, c = record("dm", lr=1), record("dm"), record("random")
+    a["distiller"]["params"] = {"lr": 0.1, "iterations": 10, "init": "real"}
+    b["distiller"]["params"] = {"lr": 1.0, "iterations": 10, "init": "real"}
+    c["distiller"]["params"] = {"k": 1}
+    (board,) = build_boards([a, b, c])
+    assert [r.head.text for r in board.accuracy] == ["dm (lr=0.1)", "dm (lr=1.0)", "random"]
 
 
 def test_own_evaluation_recipe_is_marked_and_its_plain_score_follows():

@@ -170,6 +170,31 @@ def test_promote_still_never_replaces_an_ok_record(tmp_path):
     assert load_record(tmp_path / "official/records/p/d/x/a.json")["status"] == "ok"
 
 
+def test_promote_can_refuse_records_that_are_not_the_protocols_configuration(tmp_path, smoke):
+    from vddbench.plugins import get_registry
+    from vddbench.runner import not_the_protocols_configuration
+
+    dm = get_registry().distillers["dm"].obj
+    params = dm(**dm.defaults_for("smoke")).get_params()
+
+    def dm_record(**changed):
+        return minimal_record(protocol="smoke", protocol_id=smoke.protocol_id,
+                              distiller={"name": "dm", "params": {**params, **changed}})
+
+    _write(tmp_path / "run", f"{smoke.protocol_id}/d/dm/a--s.json", dm_record())
+    variant = _write(tmp_path / "run", f"{smoke.protocol_id}/d/dm/b--s.json", dm_record(iterations=2))
+    _write(tmp_path / "run", "0123456789ab/d/dm/c--s.json",  # a protocol id this code does not define
+           {**dm_record(iterations=2), "protocol_id": "0123456789ab"})
+    _write(tmp_path / "run", f"{smoke.protocol_id}/d/x/d--s.json",  # a distiller not installed
+           minimal_record(protocol="smoke", protocol_id=smoke.protocol_id, distiller={"name": "x", "params": {"a": 1}}))
+    report = promote(tmp_path / "run", tmp_path / "official", not_the_protocols_configuration)
+    assert len(report.promoted) == 3
+    (skipped,) = report.skipped
+    assert skipped == (f"{variant}: distiller 'dm' ran with {{\"iterations\": 2}}, not protocol 'smoke's "
+                       f"configuration (pass --variants to promote it anyway)")
+    assert len(promote(tmp_path / "run", tmp_path / "all").promoted) == 4
+
+
 def test_the_committed_records_keep_the_protocol_json_of_every_id():
     store = ResultStore(ROOT / "leaderboards")
     ids = sorted(p.name for p in (store.root / "records").iterdir() if p.is_dir())

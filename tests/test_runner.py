@@ -104,10 +104,63 @@ def test_plan_rejects_bad_input_with_one_clear_line(smoke):
         plan(smoke, ["random"], students=["slowonly-r18"])
 
 
+def test_a_distiller_entry_with_json_runs_those_hyper_parameters_over_the_protocols(smoke, tmp_path):
+    default, variant = plan(smoke, ["dm", 'dm{"iterations": 1, "lr_img": 10}'], ipcs=[1], seeds=[0])
+    assert default.params["iterations"] == smoke_defaults("dm")["iterations"] != 1
+    assert variant.params == {**default.params, "iterations": 1, "lr_img": 10}
+    assert default.distiller == variant.distiller == "dm" and default.key != variant.key
+    records = run_cell(dataclasses.replace(variant, students=variant.students[:1]), str(tmp_path))
+    assert records[0]["status"] == "ok" and records[0]["distiller"]["params"] == variant.params
+
+
+def smoke_defaults(name: str) -> dict:
+    return get_registry().distillers[name].obj.defaults_for("smoke")
+
+
+def test_distiller_entries_are_checked_before_any_work(smoke):
+    with pytest.raises(vddbench.ProtocolError, match="distiller 'dm' has no hyper-parameter 'iteration'; "
+                                                     "did you mean 'iterations'"):
+        plan(smoke, ['dm{"iteration": 1}'])
+    with pytest.raises(vddbench.ProtocolError, match="is not a JSON object"):
+        plan(smoke, ["dm{iterations: 1}"])
+    with pytest.raises(vddbench.ProtocolError, match="'dm' and 'dm{\"iterations\": 4}' are the same configuration"):
+        plan(smoke, ["dm", 'dm{"iterations": 4}'])  # 4 is the smoke protocol's own
+
+
+class Picky(vddbench.Distiller):
+    """Checks its hyper-parameter when built, as CONTRIBUTING.md suggests."""
+
+    name = "picky"
+
+    def __init__(self, k: int = 1):
+        if k < 1:
+            raise vddbench.DistillerError(f"distiller 'picky': k should be at least 1; got {k}")
+        self.k = k
+
+
+def test_a_value_the_distiller_refuses_when_built_stops_the_plan(smoke, monkeypatch):
+    monkeypatch.setitem(get_registry().distillers, "picky", Entry("picky", Picky, Provider("tests", "0")))
+    assert [c.params for c in plan(smoke, ['picky{"k": 2}'], ipcs=[1], seeds=[0])] == [{"k": 2}]
+    with pytest.raises(vddbench.DistillerError, match="k should be at least 1; got 0"):
+        plan(smoke, ['picky{"k": 0}'])
+    with pytest.raises(vddbench.ProtocolError, match="distiller 'picky' rejects {\"k\": \"a\"}: '<' not supported"):
+        plan(smoke, ['picky{"k": "a"}'])
+
+
+def test_the_distiller_flag_splits_at_commas_outside_json():
+    from vddbench.cli import _split
+
+    entries = ['random,dm{"iterations": 2, "init": "a,{b"}', 'herding,tsgf{"lr": [1, 2]}']
+    assert _split(entries, flag="--distiller") == ["random", 'dm{"iterations": 2, "init": "a,{b"}', "herding",
+                                                   'tsgf{"lr": [1, 2]}']
+
+
 def test_cli_errors_are_one_line_with_exit_code_2(vddbench_cli, tmp_path):
     (tmp_path / "a-file").write_text("")
     cases = [
         (["run", "--protocol", "smoke", "--distiller", "randon"], "did you mean 'random'"),
+        (["run", "--protocol", "smoke", "--distiller", 'herding,random{"k": 1, "seed": [1, 2]}'],
+         "distiller 'random' has no hyper-parameter 'k' (it has: none)"),
         (["run", "--protocol", "smoke", "--ipc", "10"], "IPC 10 is not in protocol 'smoke'"),
         (["run", "--protocol", "smoke", "--results", "a-file/results"],
          "results directory a-file/results is not writable"),

@@ -14,13 +14,37 @@ from .errors import VddbenchError
 OFFICIAL = Path("leaderboards")
 
 
+def _top_level_parts(value: str) -> list[str]:
+    """``value`` split at its commas, except those inside ``{...}``, ``[...]`` or a JSON string (so
+    that ``random,dm{"iterations": 50, "lr": 1}`` is two entries)."""
+    parts, start, depth, quoted, escaped = [], 0, 0, False, False
+    for i, char in enumerate(value):
+        if quoted:  # inside a JSON string: only its end matters
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+    return parts + [value[start:]]
+
+
 def _split(values: list[str] | None, convert=str, flag: str = "this option"):
     """The values of a repeatable, comma-separated flag; None when the flag was not given."""
     if values is None:
         return None
     out = []
     for value in values:
-        for part in value.split(","):
+        for part in _top_level_parts(value):
             if part.strip():
                 try:
                     out.append(convert(part.strip()))
@@ -52,8 +76,10 @@ def _check_run_args(args, protocol) -> None:
         if len(own) == len(protocol.datasets):  # every dataset is generated in-process
             raise VddbenchError(f"--data-root is for real datasets; protocol '{protocol.name}' generates "
                                 f"{', '.join(d.name for d in own)} in-process; leave --data-root out")
+    from .runner import parse_distiller
+
     reg = get_registry()
-    for name in _split(args.distiller, flag="--distiller") or []:
+    for name, _ in map(parse_distiller, _split(args.distiller, flag="--distiller") or []):
         typo = difflib.get_close_matches(name, reg.distillers, n=1)  # plan() says "did you mean"
         if name not in reg.distillers and not typo and reg.why_missing():
             raise VddbenchError(f"unknown distiller '{name}' (installed: {', '.join(sorted(reg.distillers))}); "
@@ -186,8 +212,9 @@ def cmd_compare(args) -> int:
 
 def cmd_promote(args) -> int:
     from .results import promote
+    from .runner import not_the_protocols_configuration
 
-    report = promote(args.results, args.to)
+    report = promote(args.results, args.to, None if args.variants else not_the_protocols_configuration)
     for line in report.skipped:
         print(f"skipped: {line}", file=sys.stderr)
     for line in report.notes:
@@ -279,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the protocol's grid (resumable; finished records are skipped)")
     run.add_argument("--protocol", default="embedded", help="protocol name (default: embedded)")
-    run.add_argument("--distiller", action="append", help="only these distillers (repeat or comma-separate)")
+    run.add_argument("--distiller", action="append",
+                     help="only these distillers (repeat or comma-separate); NAME{JSON} runs NAME with those "
+                          "hyper-parameters over the protocol's defaults, e.g. 'tsgf{\"videomix\": false}'")
     run.add_argument("--dataset", action="append", help="only these datasets")
     run.add_argument("--ipc", action="append", help="only these IPCs (must be in the protocol)")
     run.add_argument("--seed", action="append", help="only these seeds (must be in the protocol)")
@@ -314,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("promote", help="copy a run's records into the official ones behind the leaderboards")
     pr.add_argument("--results", default="results", help="results directory of the run (default: results/)")
     pr.add_argument("--to", default=str(OFFICIAL), help="official results directory (default: leaderboards/)")
+    pr.add_argument("--variants", action="store_true",
+                    help="also promote records whose hyper-parameters are not the protocol's (run as NAME{JSON}, "
+                         "or before a default changed); skipped and listed otherwise")
     pr.set_defaults(func=cmd_promote)
 
     ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols, "

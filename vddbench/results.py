@@ -33,7 +33,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import ResultsError
 
@@ -379,11 +379,13 @@ class ResultStore:
         return promote(self, target)
 
 
-def promote(source: ResultStore | Path | str, target: ResultStore | Path | str) -> PromoteReport:
+def promote(source: ResultStore | Path | str, target: ResultStore | Path | str,
+            refuse: Callable[[dict], str | None] | None = None) -> PromoteReport:
     """Copy the valid records of a run (``source``) into the official results directory (``target``),
-    never replacing an ok record there with a failed one, nor a record of a newer schema. Then every
-    protocol id ``target`` holds keeps its ``protocol.json``: the run's, else the code's (where the
-    code defines the records' protocol under that id); an id with neither is noted."""
+    never replacing an ok record there with a failed one, nor a record of a newer schema, nor one for
+    which ``refuse(record)`` gives a reason. Then every protocol id ``target`` holds keeps its
+    ``protocol.json``: the run's, else the code's (where the code defines the records' protocol under
+    that id); an id with neither is noted."""
     source = source if isinstance(source, ResultStore) else ResultStore(source)
     target = target if isinstance(target, ResultStore) else ResultStore(target)
     files = source.record_files()
@@ -398,6 +400,10 @@ def promote(source: ResultStore | Path | str, target: ResultStore | Path | str) 
         record, problem = read_record(path)
         if problem:
             report.skipped.append(f"{path} {problem}")
+            continue
+        reason = refuse(record) if refuse is not None else None
+        if reason:
+            report.skipped.append(f"{path}: {reason}")
             continue
         names.setdefault(record["protocol_id"], record.get("protocol"))
         there = _schema_version(dest)

@@ -31,7 +31,7 @@ from .errors import DataError, DistillerError, ProtocolError, ResultsError
 from .evaluate import score, train, train_student
 from .inputs import BuildContext, DiskInputs
 from .plugins import get_registry
-from .protocol import Protocol, get_protocol
+from .protocol import Protocol, all_protocols, get_protocol
 from .results import SCHEMA_VERSION, ResultStore, write_json_atomic
 from .seeding import stable_seed
 from .split_reference import check_reference, is_split_reference, split_storage
@@ -87,6 +87,54 @@ def split_slot(slot: str) -> tuple[str, str]:
     return student, ("plain" if plain else "own")
 
 
+def parse_distiller(entry: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME{JSON}`` -> (name, hyper-parameters that override its protocol defaults)."""
+    name, brace, rest = entry.partition("{")
+    if not brace:
+        return name.strip(), {}
+    try:
+        overrides = json.loads(brace + rest)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"distiller '{entry}': what follows the name is not a JSON object ({exc.msg}); "
+                            f"write NAME{{\"param\": value}}, quoted for the shell") from None
+    return name.strip(), overrides
+
+
+def configured_distiller(entry: str, protocol: str) -> Distiller:
+    """The distiller ``entry`` names (``NAME`` or ``NAME{JSON}``), built with its ``protocol`` defaults
+    and then the entry's hyper-parameters."""
+    name, overrides = parse_distiller(entry)
+    cls = resolve_distiller(name)
+    known = cls.param_names()
+    unknown = [key for key in overrides if key not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ProtocolError(f"distiller '{name}' has no hyper-parameter '{unknown[0]}'{hint} "
+                            f"(it has: {', '.join(known) or 'none'})")
+    try:
+        return cls(**{**cls.defaults_for(protocol), **overrides})
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"distiller '{name}' rejects {json.dumps(overrides)}: {exc}") from None
+
+
+def not_the_protocols_configuration(record: dict[str, Any]) -> str | None:
+    """Why ``record`` is not of its protocol's configuration of its distiller (hyper-parameters set by
+    ``NAME{JSON}``, or defaults that changed since it ran); None when it is, or when this code cannot
+    tell (a protocol it no longer defines under that id, a distiller not installed)."""
+    name, ran = record["distiller"]["name"], record["distiller"].get("params", {})
+    entry = get_registry().distillers.get(name)
+    protocol = all_protocols().get(record.get("protocol"))
+    if entry is None or protocol is None or protocol.protocol_id != record["protocol_id"]:
+        return None
+    configured = entry.obj(**entry.obj.defaults_for(protocol.name)).get_params()
+    differ = {key: ran.get(key) for key in sorted(set(ran) | set(configured)) if ran.get(key) != configured.get(key)}
+    if not differ:
+        return None
+    return (f"distiller '{name}' ran with {json.dumps(differ)}, not protocol '{protocol.name}'s configuration "
+            f"(pass --variants to promote it anyway)")
+
+
 def resolve_distiller(name: str) -> type[Distiller]:
     distillers = get_registry().distillers
     if name not in distillers:
@@ -112,16 +160,20 @@ def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None,
          students=None, data_root: str | None = None, device: str | None = None) -> list[Cell]:
     """Every cell of the grid that the filters keep, in a deterministic order. ``device`` (cpu,
     cuda, cuda:N; None: CUDA where present) is where they run; it is not part of a cell's key."""
-    names = distillers or sorted(get_registry().distillers)
-    classes = [resolve_distiller(n) for n in names]
+    entries = distillers or sorted(get_registry().distillers)
+    configured = [configured_distiller(entry, protocol.name) for entry in entries]
     dataset_names = _check_subset("dataset", datasets, [d.name for d in protocol.datasets], protocol)
     ipc_list = _check_subset("IPC", ipcs, protocol.ipcs, protocol)
     seed_list = _check_subset("seed", seeds, protocol.seeds, protocol)
     student_list = _check_subset("student", students, protocol.students, protocol)
-    cells = []
-    for cls in classes:
-        distiller = cls(**cls.defaults_for(protocol.name))
+    cells, seen = [], {}
+    for entry, distiller in zip(entries, configured):
+        cls = type(distiller)
         params = json.dumps(distiller.get_params(), sort_keys=True)
+        if (cls.name, params) in seen:
+            raise ProtocolError(f"'{seen[cls.name, params]}' and '{entry}' are the same configuration of "
+                                f"distiller '{cls.name}' on protocol '{protocol.name}'; list it once")
+        seen[cls.name, params] = entry
         plain = (protocol.protocol_student
                  if distiller.tags.decoupled and protocol.protocol_student in student_list else None)
         for dataset in dataset_names:

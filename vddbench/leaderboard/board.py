@@ -258,9 +258,19 @@ class _Grouped:
         sample = next((r for r in self.ok if r.row_key == key and r.scoring == "own"), None)
         marks = tuple(symbol for flag, symbol in MARKS.items() if sample is not None and getattr(sample, flag))
         first = next(r for r in self.ok + self.failed if r.row_key == key)
-        several = sum(k[0] == name for k in self.rows) > 1
-        return RowHead(name, json.loads(params) if several else None, marks,
+        return RowHead(name, self.telling_apart(key), marks,
                        f"{first.distiller.distribution} {first.distiller.version}")
+
+    def telling_apart(self, key) -> dict[str, Any] | None:
+        """The row's hyper-parameters whose values differ between the distiller's rows; None when
+        the distiller has one row."""
+        name, params = key
+        siblings = [json.loads(k[1]) for k in self.rows if k[0] == name]
+        if len(siblings) < 2:
+            return None
+        mine = json.loads(params)
+        names = sorted({p for sibling in siblings for p in sibling})
+        return {p: mine.get(p) for p in names if len({json.dumps(s.get(p)) for s in siblings}) > 1}
 
     def ipcs_of(self, key) -> tuple[int, ...]:
         """The IPC columns a row has: all of them, or the first only for ``full`` (the same set)."""
