@@ -125,6 +125,13 @@ def test_distiller_entries_are_checked_before_any_work(smoke):
         plan(smoke, ["dm{iterations: 1}"])
     with pytest.raises(vddbench.ProtocolError, match="'dm' and 'dm{\"iterations\": 4}' are the same configuration"):
         plan(smoke, ["dm", 'dm{"iterations": 4}'])  # 4 is the smoke protocol's own
+    with pytest.raises(vddbench.ProtocolError, match="distiller 'dm': iterations should be an integer "
+                                                     "\\(it is 4 on protocol 'smoke'\\); got 2.5"):
+        plan(smoke, ['dm{"iterations": 2.5}'])
+    with pytest.raises(vddbench.ProtocolError, match="dsa should be true or false"):
+        plan(smoke, ['dm{"dsa": 1}'])
+    with pytest.raises(vddbench.ProtocolError, match="the same configuration"):
+        plan(smoke, ["dm", 'dm{"lr_img": 100}'])  # an integer for a float: 100.0, the protocol's own
 
 
 class Picky(vddbench.Distiller):
@@ -132,19 +139,22 @@ class Picky(vddbench.Distiller):
 
     name = "picky"
 
-    def __init__(self, k: int = 1):
-        if k < 1:
-            raise vddbench.DistillerError(f"distiller 'picky': k should be at least 1; got {k}")
-        self.k = k
+    def __init__(self, k: int = 1, m: int | None = None):
+        if k < 1 or (m is not None and m < 0):
+            raise vddbench.DistillerError(f"distiller 'picky': k should be at least 1 and m at least 0; got {k}, {m}")
+        self.k, self.m = k, m
 
 
 def test_a_value_the_distiller_refuses_when_built_stops_the_plan(smoke, monkeypatch):
     monkeypatch.setitem(get_registry().distillers, "picky", Entry("picky", Picky, Provider("tests", "0")))
-    assert [c.params for c in plan(smoke, ['picky{"k": 2}'], ipcs=[1], seeds=[0])] == [{"k": 2}]
-    with pytest.raises(vddbench.DistillerError, match="k should be at least 1; got 0"):
+    assert [c.params for c in plan(smoke, ['picky{"k": 2}'], ipcs=[1], seeds=[0])] == [{"k": 2, "m": None}]
+    with pytest.raises(vddbench.DistillerError, match="got 0, None"):
         plan(smoke, ['picky{"k": 0}'])
-    with pytest.raises(vddbench.ProtocolError, match="distiller 'picky' rejects {\"k\": \"a\"}: '<' not supported"):
+    with pytest.raises(vddbench.ProtocolError, match="distiller 'picky': k should be an integer"):
         plan(smoke, ['picky{"k": "a"}'])
+    # a hyper-parameter that is None by default takes any value; what the distiller cannot compare is one line
+    with pytest.raises(vddbench.ProtocolError, match="distiller 'picky' rejects {\"m\": \"a\"}: '<' not supported"):
+        plan(smoke, ['picky{"m": "a"}'])
 
 
 def test_the_distiller_flag_splits_at_commas_outside_json():

@@ -113,9 +113,30 @@ def configured_distiller(entry: str, protocol: str) -> Distiller:
         raise ProtocolError(f"distiller '{name}' has no hyper-parameter '{unknown[0]}'{hint} "
                             f"(it has: {', '.join(known) or 'none'})")
     try:
+        configured = cls(**cls.defaults_for(protocol)).get_params()
+        for key, value in overrides.items():
+            overrides[key] = _as_kind_of(value, configured[key], f"distiller '{name}': {key}", protocol)
         return cls(**{**cls.defaults_for(protocol), **overrides})
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"distiller '{name}' rejects {json.dumps(overrides)}: {exc}") from None
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
+          dict: "an object"}
+
+
+def _as_kind_of(value: Any, configured: Any, what: str, protocol: str) -> Any:
+    """``value`` as a replacement of the hyper-parameter ``configured``: anything where that is None,
+    a float where it is a float (so that 100 and 100.0 are one cell), else the same JSON type."""
+    if configured is None:
+        return value
+    if isinstance(configured, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, type(configured)) and isinstance(value, bool) == isinstance(configured, bool):
+        return value
+    kind = _KINDS.get(type(configured), type(configured).__name__)
+    raise ProtocolError(f"{what} should be {kind} (it is {json.dumps(configured)} on protocol '{protocol}'); "
+                        f"got {json.dumps(value)}")
 
 
 def not_the_protocols_configuration(record: dict[str, Any]) -> str | None:
