@@ -126,6 +126,25 @@ def seeded_distill(distiller, task, seed: int, **kwargs):
         return distiller.distill(task, **kwargs)
 
 
+@contextmanager
+def recording_calls(owner, name: str, keep=lambda out: out):
+    """Inside the block, every call of ``owner.name`` (a module's function, or a class's method, that a
+    distiller calls through ``owner``) also appends ``keep(its result)`` to the list the block
+    receives; nothing else changes, and ``owner.name`` is restored after it."""
+    original, stored, calls = getattr(owner, name), inspect.getattr_static(owner, name), []
+
+    def recorded(*args, **kwargs):
+        out = original(*args, **kwargs)
+        calls.append(keep(out))
+        return out
+
+    setattr(owner, name, recorded)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, stored)
+
+
 def trained_student(data, seed: int, spec, augment=None, recipe=None) -> torch.nn.Module:
     """The protocol student trained on ``data`` as the harness trains it for ``seed``."""
     student_seed = stable_seed("student", seed, EMBEDDED.protocol_student)

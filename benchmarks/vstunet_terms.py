@@ -15,7 +15,14 @@ import argparse
 import statistics
 
 import torch
-from tune_distiller import embedded_params, seed_tasks, seeded_distill, tenths, validation_carve  # this folder
+from tune_distiller import (  # this folder
+    embedded_params,
+    recording_calls,
+    seed_tasks,
+    seeded_distill,
+    tenths,
+    validation_carve,
+)
 
 import vddbench_vstunet
 from vddbench.plugins import get_registry
@@ -24,29 +31,22 @@ from vddbench.protocols import EMBEDDED
 TERMS = ("ce", "div", "rep")
 
 
-def selection(tasks, ipc: int, epochs: int, seed: int, losses: list[dict] | None = None) -> list[torch.Tensor]:
-    """The clips an ``epochs``-epoch run selects, one flattened ``(IPC, ...)`` tensor per class; with
-    ``losses``, every call of the plugin's ``selection_losses`` (one per class and epoch) is appended."""
+def selection(tasks, ipc: int, epochs: int, seed: int) -> list[torch.Tensor]:
+    """The clips an ``epochs``-epoch run selects, one flattened ``(IPC, ...)`` tensor per class."""
     cls = get_registry().distillers["vst-unet"].obj
-    losses_of = vddbench_vstunet.selection_losses
-    if losses is not None:  # the name the plugin's distill calls
-        def spy(*args, **kwargs):
-            out = losses_of(*args, **kwargs)
-            losses.append({name: float(value.detach()) for name, value in out.items()})
-            return out
-        vddbench_vstunet.selection_losses = spy
-    try:
-        artifact = seeded_distill(cls(**embedded_params(cls, {"epochs": epochs})), tasks(ipc), seed)
-    finally:
-        vddbench_vstunet.selection_losses = losses_of
+    artifact = seeded_distill(cls(**embedded_params(cls, {"epochs": epochs})), tasks(ipc), seed)
     videos = artifact.tensors["videos_uint8"]
     return list(videos.view(-1, ipc, *videos.shape[1:]).flatten(2))
 
 
+def _floats(losses: dict) -> dict[str, float]:
+    return {name: float(value.detach()) for name, value in losses.items()}
+
+
 def terms_by_tenths(tasks, ipc: int, epochs: int, seed: int) -> tuple[dict, list[torch.Tensor]]:
     """Each term's mean over the classes, by tenths of the run, and the run's selection."""
-    losses: list[dict] = []
-    chosen = selection(tasks, ipc, epochs, seed, losses)
+    with recording_calls(vddbench_vstunet, "selection_losses", _floats) as losses:  # the name distill calls
+        chosen = selection(tasks, ipc, epochs, seed)
     per_epoch = len(losses) // epochs  # one call per class
     epochs_means = [losses[i:i + per_epoch] for i in range(0, len(losses), per_epoch)]
     return {t: tenths([statistics.fmean(c[t] for c in calls) for calls in epochs_means]) for t in TERMS}, chosen
