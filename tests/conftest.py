@@ -21,6 +21,21 @@ def smoke():
     return vddbench.get_protocol("smoke")
 
 
+@pytest.fixture(scope="module")
+def seed0_tasks():
+    """``ipc -> task`` of seed 0 on the embedded training split less its validation clips, as the
+    benchmarks' scripts (``benchmarks/tune_distiller.py``) distil."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from tune_distiller import seed_tasks, validation_carve
+
+    from vddbench.protocols import EMBEDDED
+
+    spec = EMBEDDED.datasets[0]
+    return seed_tasks(spec, validation_carve(spec)[0], 0)
+
+
 @pytest.fixture
 def vddbench_cli(tmp_path):
     """Run the console script in a subprocess (as a user would), from tmp_path."""

@@ -10,24 +10,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from idtd_diversity_scale import paper_scale_diversity  # noqa: E402
 from idtd_terms import terms_by_tenths  # noqa: E402
-from tune_distiller import seed_tasks, validation_carve  # noqa: E402
 
 import vddbench_idtd  # noqa: E402
 from vddbench.plugins import get_registry  # noqa: E402
-from vddbench.protocols import EMBEDDED  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tasks():
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
-    return seed_tasks(spec, rest, 0)
-
-
-def test_the_terms_make_up_the_objective_and_the_clips_move(tasks):
+def test_the_terms_make_up_the_objective_and_the_clips_move(seed0_tasks):
     idtd = get_registry().distillers["idtd"].obj()  # alpha1 and alpha2 are the paper's at every protocol
-    result = terms_by_tenths(tasks, ipc=1, iterations=10, seed=0)
+    result = terms_by_tenths(seed0_tasks, ipc=1, iterations=10, seed=0)
     assert all(len(result[term]) == 10 for term in ("segments", "fused", "diversity", "objective"))
     for seg, fused, div, objective in zip(result["segments"], result["fused"], result["diversity"],
                                           result["objective"]):
@@ -35,8 +25,8 @@ def test_the_terms_make_up_the_objective_and_the_clips_move(tasks):
     assert 0 < result["moved"] < 1
 
 
-def test_no_iterations_leave_the_clips_where_they_start(tasks):
-    assert terms_by_tenths(tasks, ipc=1, iterations=0, seed=0)["moved"] == 0
+def test_no_iterations_leave_the_clips_where_they_start(seed0_tasks):
+    assert terms_by_tenths(seed0_tasks, ipc=1, iterations=0, seed=0)["moved"] == 0
 
 
 def test_paper_scale_diversity_has_the_raw_distance_and_turns_the_embeddings_without_growing_them():
@@ -50,10 +40,10 @@ def test_paper_scale_diversity_has_the_raw_distance_and_turns_the_embeddings_wit
     assert embeddings.grad.norm().item() > 0
 
 
-def test_the_swapped_diversity_is_the_one_idtd_optimises(tasks, monkeypatch):
+def test_the_swapped_diversity_is_the_one_idtd_optimises(seed0_tasks, monkeypatch):
     values = []
     monkeypatch.setattr(vddbench_idtd, "diversity", lambda e: values.append(paper_scale_diversity(e)) or values[-1])
-    result = terms_by_tenths(tasks, ipc=1, iterations=10, seed=0)
+    result = terms_by_tenths(seed0_tasks, ipc=1, iterations=10, seed=0)
     classes = len(values) // 10  # IDTD.step calls it once per class; idtd_terms sums over classes
     per_iteration = [sum(v.item() for v in values[i:i + classes]) for i in range(0, len(values), classes)]
     assert result["diversity"] == pytest.approx(per_iteration, rel=1e-5)

@@ -4,27 +4,17 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from tsgf_terms import terms  # noqa: E402
-from tune_distiller import recording_calls, seed_tasks, validation_carve  # noqa: E402
+from tune_distiller import recording_calls  # noqa: E402
 
 import vddbench_tsgf  # noqa: E402
-from vddbench.protocols import EMBEDDED  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tasks():
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
-    return seed_tasks(spec, rest, 0)
-
-
-def test_the_two_terms_make_up_the_traced_loss_and_the_bn_term_is_restored(tasks):
+def test_the_two_terms_make_up_the_traced_loss_and_the_bn_term_is_restored(seed0_tasks):
     original = vddbench_tsgf.BatchNormStatistics.loss
-    split = terms(tasks, ipc=1, iterations=10, seed=0)
+    split = terms(seed0_tasks, ipc=1, iterations=10, seed=0)
     assert len(split["loss"]) == 10 and all(b > 0 for b in split["bn"])
     for ce, bn, loss in zip(split["ce"], split["bn"], split["loss"]):
         assert ce + bn == pytest.approx(loss, rel=1e-6) and ce > 0
