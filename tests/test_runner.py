@@ -157,6 +157,17 @@ def test_a_value_the_distiller_refuses_when_built_stops_the_plan(smoke, monkeypa
         plan(smoke, ['picky{"m": "a"}'])
 
 
+def test_list_names_a_distillers_hyper_parameters_with_their_protocol_values(capsys):
+    from vddbench.cli import main
+
+    assert main(["list", "dm", "--protocol", "smoke"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "run another value with --distiller 'dm{\"iterations\": ...}'" in lines[1]
+    assert "  iterations  4  (default 5000)" in lines and "  lr_img      100.0" in lines
+    assert main(["list", "random"]) == 0 and capsys.readouterr().out.splitlines()[-1] == \
+        "no hyper-parameters (protocol 'embedded')"
+
+
 def test_the_distiller_flag_splits_at_commas_outside_json():
     from vddbench.cli import _split
 

@@ -233,10 +233,36 @@ def _print_entries(title: str, entries: dict, describe=lambda e: "") -> None:
         print(f"  {name:<14} {e.provider.name} {e.provider.version}  {describe(e)}".rstrip())
 
 
+def _print_hyper_parameters(name: str, protocol: str) -> None:
+    """``vddbench list NAME``: the distiller's hyper-parameters, their values on ``protocol`` and
+    their defaults, and how to set one for a run."""
+    from .protocol import get_protocol
+    from .runner import resolve_distiller
+
+    get_protocol(protocol)  # an unknown protocol is one line
+    cls = resolve_distiller(name)
+    values = cls(**cls.defaults_for(protocol)).get_params()
+    defaults = {p.name: p.default for p in cls._init_parameters() if p.name in values}
+    print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}".rstrip())
+    if not values:
+        print(f"no hyper-parameters (protocol '{protocol}')")
+        return
+    print(f"hyper-parameters on protocol '{protocol}' (run another value with --distiller "
+          f"'{name}{{\"{next(iter(values))}\": ...}}'):")
+    width = max(map(len, values))
+    for key, value in values.items():
+        note = "" if value == defaults[key] else f"  (default {json.dumps(defaults[key])})"
+        print(f"  {key:<{width}}  {json.dumps(value)}{note}")
+
+
 def cmd_list(args) -> int:
     from .plugins import get_registry
     from .protocol import all_protocols
     from .students.counts import human, protocol_counts
+
+    if args.distiller is not None:
+        _print_hyper_parameters(args.distiller, args.protocol)
+        return 0
 
     def student(e) -> str:
         counts = ", ".join(f"{d} {human(n)}" for d, n in protocol_counts(e.obj.name))
@@ -349,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_promote)
 
     ls = sub.add_parser("list", help="installed distillers (with their package), datasets, students, protocols, "
-                                         "cached inputs, executors")
+                                         "cached inputs, executors; or one distiller's hyper-parameters")
+    ls.add_argument("distiller", nargs="?", help="show this distiller's hyper-parameters and values on a protocol")
+    ls.add_argument("--protocol", default="embedded", help="with a distiller: the protocol (default: embedded)")
     ls.set_defaults(func=cmd_list)
 
     from .data.cli import add_data_parser
