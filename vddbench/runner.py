@@ -179,8 +179,10 @@ def _check_subset(kind: str, asked, allowed, protocol: Protocol) -> tuple:
 
 def plan(protocol: Protocol, distillers: list[str] | None = None, datasets=None, ipcs=None, seeds=None,
          students=None, data_root: str | None = None, device: str | None = None) -> list[Cell]:
-    """Every cell of the grid that the filters keep, in a deterministic order. ``device`` (cpu,
-    cuda, cuda:N; None: CUDA where present) is where they run; it is not part of a cell's key."""
+    """Every cell of the grid that the filters keep, in a deterministic order. ``distillers`` are
+    names or ``NAME{JSON}`` entries (hyper-parameters over the protocol's defaults; default: every
+    installed distiller as the protocol configures it). ``device`` (cpu, cuda, cuda:N; None: CUDA
+    where present) is where they run; it is not part of a cell's key."""
     entries = distillers or sorted(get_registry().distillers)
     configured = [configured_distiller(entry, protocol.name) for entry in entries]
     dataset_names = _check_subset("dataset", datasets, [d.name for d in protocol.datasets], protocol)
