@@ -112,10 +112,10 @@ def configured_distiller(entry: str, protocol: str) -> Distiller:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ProtocolError(f"distiller '{name}' has no hyper-parameter '{unknown[0]}'{hint} "
                             f"(it has: {', '.join(known) or 'none'})")
+    configured = cls(**cls.defaults_for(protocol)).get_params()
+    for key, value in overrides.items():
+        overrides[key] = _as_kind_of(value, configured[key], f"distiller '{name}': {key}", protocol)
     try:
-        configured = cls(**cls.defaults_for(protocol)).get_params()
-        for key, value in overrides.items():
-            overrides[key] = _as_kind_of(value, configured[key], f"distiller '{name}': {key}", protocol)
         return cls(**{**cls.defaults_for(protocol), **overrides})
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"distiller '{name}' rejects {json.dumps(overrides)}: {exc}") from None
