@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 
 import torch
-from tune_distiller import embedded_params, seed_tasks, seeded_as_a_run, tenths, validation_carve  # this folder
+from tune_distiller import embedded_params, seeded_as_a_run, tasks_by_seed, tenths  # this folder
 
 from vddbench.plugins import get_registry
-from vddbench.protocols import EMBEDDED
 
 TERMS = ("segments", "fused", "diversity", "objective")
 
@@ -51,11 +50,8 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
-    for seed in args.seeds:
-        result = terms_by_tenths(seed_tasks(spec, rest, seed), args.ipc, args.iterations, seed)
+    for seed, tasks in tasks_by_seed(args.seeds):
+        result = terms_by_tenths(tasks, args.ipc, args.iterations, seed)
         print(f"seed {seed}, IPC {args.ipc}, {args.iterations} iterations: fused videos moved "
               f"{100 * result['moved']:.0f}% of their RMS")
         for term in TERMS:

@@ -13,20 +13,17 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from tune_distiller import (  # this folder
     embedded_params,
     recording_calls,
-    seed_tasks,
     seeded_distill,
     tail_slope,
+    tasks_by_seed,
     tenths,
-    validation_carve,
 )
 
 import vddbench_tsgf
 from vddbench.plugins import get_registry
-from vddbench.protocols import EMBEDDED
 from vddbench.stats import mean_ci
 
 
@@ -50,13 +47,10 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
     slopes: dict[str, list[float]] = {}
-    for seed in args.seeds:
+    for seed, tasks in tasks_by_seed(args.seeds):
         print(f"seed {seed}, IPC {args.ipc}, {args.iterations} iterations")
-        for name, values in terms(seed_tasks(spec, rest, seed), args.ipc, args.iterations, seed).items():
+        for name, values in terms(tasks, args.ipc, args.iterations, seed).items():
             by_tenths = tenths(values)
             slopes.setdefault(name, []).append(tail_slope(values)[0])
             print(f"  {name:>4} by tenths " + " ".join(f"{v:.3g}" for v in by_tenths)

@@ -106,6 +106,16 @@ def seed_tasks(spec, rest, seed: int):
                                                 on_input)
 
 
+def tasks_by_seed(seeds):
+    """``(seed, ipc -> task)`` for each seed, on the embedded training split less the validation
+    clips, one torch thread: the setup of every script here that distils without scoring."""
+    torch.set_num_threads(1)
+    spec = EMBEDDED.datasets[0]
+    rest, _ = validation_carve(spec)
+    for seed in seeds:
+        yield seed, seed_tasks(spec, rest, seed)
+
+
 def embedded_params(cls, overrides: dict) -> dict:
     """A distiller's hyper-parameters on the embedded protocol: its ``embedded`` defaults, then ``overrides``."""
     return {**cls.defaults_for("embedded"), **overrides}

@@ -18,15 +18,13 @@ import torch
 from tune_distiller import (  # this folder
     embedded_params,
     recording_calls,
-    seed_tasks,
     seeded_distill,
+    tasks_by_seed,
     tenths,
-    validation_carve,
 )
 
 import vddbench_vstunet
 from vddbench.plugins import get_registry
-from vddbench.protocols import EMBEDDED
 
 TERMS = ("ce", "div", "rep")
 
@@ -66,11 +64,7 @@ def main() -> None:
     ap.add_argument("--against", type=int, help="also count the classes whose selection differs from this budget's")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
-    for seed in args.seeds:
-        tasks = seed_tasks(spec, rest, seed)
+    for seed, tasks in tasks_by_seed(args.seeds):
         terms, chosen = terms_by_tenths(tasks, args.ipc, args.epochs, seed)
         note = ""
         if args.against is not None:

@@ -28,12 +28,9 @@ def seed0_tasks():
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from tune_distiller import seed_tasks, validation_carve
+    from tune_distiller import tasks_by_seed
 
-    from vddbench.protocols import EMBEDDED
-
-    spec = EMBEDDED.datasets[0]
-    return seed_tasks(spec, validation_carve(spec)[0], 0)
+    return next(tasks_by_seed([0]))[1]
 
 
 @pytest.fixture
