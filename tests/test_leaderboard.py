@@ -49,6 +49,22 @@ def test_plain_scores_follow_their_marked_row():
     assert "40.5" in lines[i] and lines[i + 1].startswith("| ↳ tsgf, plain") and "30.5" in lines[i + 1]
 
 
+def test_a_variants_plain_score_follows_it_under_its_own_label():
+    def tsgf(videomix, top1, **extra):
+        r = record("tsgf", top1=top1, **extra)
+        r["distiller"]["params"] = {"videomix": videomix, "lr": 0.25}
+        return r
+
+    records = [tsgf(True, 40.0, soft_labels=True, eval_augmentation=True), tsgf(True, 30.0, scoring="plain"),
+               tsgf(False, 35.0, soft_labels=True), tsgf(False, 25.0, scoring="plain")]
+    lines = [line for line in leaderboard.render(records, "r")["moving-shapes"].splitlines() if "tsgf" in line]
+    assert [line.split(" | — |")[0] for line in lines[:4]] == [
+        "| tsgf (videomix=False) † | pkg 1.0 | 35.0 (1)",
+        "| ↳ tsgf (videomix=False), plain (hard labels, no augmentation) |  | 25.0 (1)",
+        "| tsgf (videomix=True) † ‡ | pkg 1.0 | 40.0 (1)",
+        "| ↳ tsgf (videomix=True), plain (hard labels, no augmentation) |  | 30.0 (1)"]
+
+
 def test_full_reference_repeats_across_ipc_columns_and_comes_first():
     md = leaderboard.render([record(), record("full", ipc=None, top1=70.0)], "r")["moving-shapes"]
     rows = [line for line in md.splitlines() if line.startswith("| full") or line.startswith("| random")]

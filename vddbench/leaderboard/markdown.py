@@ -7,6 +7,7 @@ same board gives the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -153,7 +154,8 @@ def render_markdown(board: Board, records_dir: str, plot_name: str) -> str:
     rows = []
     for row in board.accuracy:
         cells = ([label(row.head), md_escape(row.head.package)] if not row.plain
-                 else [f"↳ {md_escape(row.head.distiller)}, plain (hard labels, no augmentation)", ""])
+                 else [f"↳ {label(dataclasses.replace(row.head, marks=()))}, plain (hard labels, no augmentation)",
+                       ""])
         for c in row.cells:
             cells += [estimate_text(c.estimate), difference_text(c.vs_random)]
         rows.append(cells)
