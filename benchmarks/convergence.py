@@ -47,18 +47,15 @@ import math
 import statistics
 import time
 
-import torch
 from tune_distiller import (  # this folder
     embedded_params,
-    seed_tasks,
     seeded_distill,
     tail_slope,
+    tasks_by_seed,
     tenths,
-    validation_carve,
 )
 
 from vddbench.plugins import get_registry
-from vddbench.protocols import EMBEDDED
 from vddbench.runner import parse_distiller
 from vddbench.stats import mean_ci
 
@@ -151,9 +148,6 @@ def main() -> None:
         for (entry, ipc), (traces, seconds) in merge(args.merge).items():
             print(summarise(f"{entry} IPC {ipc}", traces, seconds, args.bound))
         return
-    torch.set_num_threads(1)
-    spec = EMBEDDED.datasets[0]
-    rest, _ = validation_carve(spec)
     registry = get_registry().distillers
     configs = {}  # entry -> (distiller class, hyper-parameters: embedded defaults and the entry's)
     for entry in args.distillers:
@@ -169,8 +163,7 @@ def main() -> None:
     runs = [(entry, ipc) for entry in args.distillers for ipc in args.ipc]
     traces = {run: {} for run in runs}
     seconds = {run: {} for run in runs}
-    for seed in args.seeds:
-        tasks = seed_tasks(spec, rest, seed)
+    for seed, tasks in tasks_by_seed(args.seeds):
         for entry, ipc in runs:
             cls, params = configs[entry]
             distiller = cls(**params)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from tune_distiller import embedded_params, seeded_as_a_run, tasks_by_seed, tenths  # this folder
+from tune_distiller import embedded_params, recording_calls, seeded_as_a_run, tasks_by_seed, tenths  # this folder
 
 from vddbench.plugins import get_registry
 
@@ -35,10 +35,8 @@ def terms_by_tenths(tasks, ipc: int, iterations: int, seed: int) -> dict:
     the fused videos from their initialisation over their initial RMS."""
     cls = get_registry().distillers["idtd"].obj
     distiller = cls(**embedded_params(cls, {"iterations": iterations}))
-    steps: list[dict] = []
-    step = distiller.step  # wrapped on this instance to keep every iteration's terms
-    distiller.step = lambda *args, **kwargs: steps.append(step(*args, **kwargs)) or steps[-1]
-    final = fused_videos(distiller, tasks(ipc), seed)
+    with recording_calls(distiller, "step") as steps:  # every iteration's terms
+        final = fused_videos(distiller, tasks(ipc), seed)
     start = fused_videos(cls(**embedded_params(cls, {"iterations": 0})), tasks(ipc), seed)
     moved = ((final - start).pow(2).mean().sqrt() / start.pow(2).mean().sqrt()).item()
     return {"moved": moved, **{term: tenths([s[term] for s in steps]) for term in TERMS}}

@@ -136,12 +136,15 @@ def seeded_distill(distiller, task, seed: int, **kwargs):
         return distiller.distill(task, **kwargs)
 
 
+_ABSENT = object()
+
+
 @contextmanager
 def recording_calls(owner, name: str, keep=lambda out: out):
-    """Inside the block, every call of ``owner.name`` (a module's function, or a class's method, that a
-    distiller calls through ``owner``) also appends ``keep(its result)`` to the list the block
-    receives; nothing else changes, and ``owner.name`` is restored after it."""
-    original, stored, calls = getattr(owner, name), inspect.getattr_static(owner, name), []
+    """Inside the block, every call of ``owner.name`` (a module's function, a class's method, or one
+    object's method, that a distiller calls through ``owner``) also appends ``keep(its result)`` to the
+    list the block receives; nothing else changes, and ``owner`` is as it was after the block."""
+    original, stored, calls = getattr(owner, name), vars(owner).get(name, _ABSENT), []
 
     def recorded(*args, **kwargs):
         out = original(*args, **kwargs)
@@ -152,7 +155,10 @@ def recording_calls(owner, name: str, keep=lambda out: out):
     try:
         yield calls
     finally:
-        setattr(owner, name, stored)
+        if stored is _ABSENT:  # an object's method lives on its class: drop the wrapper
+            delattr(owner, name)
+        else:
+            setattr(owner, name, stored)
 
 
 def trained_student(data, seed: int, spec, augment=None, recipe=None) -> torch.nn.Module:

@@ -106,32 +106,26 @@ def test_plan_rejects_bad_input_with_one_clear_line(smoke):
 
 def test_a_distiller_entry_with_json_runs_those_hyper_parameters_over_the_protocols(smoke, tmp_path):
     default, variant = plan(smoke, ["dm", 'dm{"iterations": 1, "lr_img": 10}'], ipcs=[1], seeds=[0])
-    assert default.params["iterations"] == smoke_defaults("dm")["iterations"] != 1
+    assert default.params["iterations"] == get_registry().distillers["dm"].obj.defaults_for("smoke")["iterations"] != 1
     assert variant.params == {**default.params, "iterations": 1, "lr_img": 10}
     assert default.distiller == variant.distiller == "dm" and default.key != variant.key
     records = run_cell(dataclasses.replace(variant, students=variant.students[:1]), str(tmp_path))
     assert records[0]["status"] == "ok" and records[0]["distiller"]["params"] == variant.params
 
 
-def smoke_defaults(name: str) -> dict:
-    return get_registry().distillers[name].obj.defaults_for("smoke")
-
-
-def test_distiller_entries_are_checked_before_any_work(smoke):
-    with pytest.raises(vddbench.ProtocolError, match="distiller 'dm' has no hyper-parameter 'iteration'; "
-                                                     "did you mean 'iterations'"):
-        plan(smoke, ['dm{"iteration": 1}'])
-    with pytest.raises(vddbench.ProtocolError, match="is not a JSON object"):
-        plan(smoke, ["dm{iterations: 1}"])
-    with pytest.raises(vddbench.ProtocolError, match="'dm' and 'dm{\"iterations\": 4}' are the same configuration"):
-        plan(smoke, ["dm", 'dm{"iterations": 4}'])  # 4 is the smoke protocol's own
-    with pytest.raises(vddbench.ProtocolError, match="distiller 'dm': iterations should be an integer "
-                                                     "\\(it is 4 on protocol 'smoke'\\); got 2.5"):
-        plan(smoke, ['dm{"iterations": 2.5}'])
-    with pytest.raises(vddbench.ProtocolError, match="dsa should be true or false"):
-        plan(smoke, ['dm{"dsa": 1}'])
-    with pytest.raises(vddbench.ProtocolError, match="the same configuration"):
-        plan(smoke, ["dm", 'dm{"lr_img": 100}'])  # an integer for a float: 100.0, the protocol's own
+@pytest.mark.parametrize("entries, message", [
+    (['dm{"iteration": 1}'], "distiller 'dm' has no hyper-parameter 'iteration'; did you mean 'iterations'"),
+    (["dm{iterations: 1}"], "is not a JSON object"),
+    (["dm", 'dm{"iterations": 4}'],  # 4 is the smoke protocol's own
+     "'dm' and 'dm{\"iterations\": 4}' are the same configuration"),
+    (['dm{"iterations": 2.5}'],
+     "distiller 'dm': iterations should be an integer \\(it is 4 on protocol 'smoke'\\); got 2.5"),
+    (['dm{"dsa": 1}'], "dsa should be true or false"),
+    (["dm", 'dm{"lr_img": 100}'], "the same configuration"),  # an integer for a float: 100.0, the protocol's own
+])
+def test_distiller_entries_are_checked_before_any_work(smoke, entries, message):
+    with pytest.raises(vddbench.ProtocolError, match=message):
+        plan(smoke, entries)
 
 
 class Picky(vddbench.Distiller):

@@ -30,3 +30,7 @@ def test_recording_calls_keeps_results_and_restores_the_method():
     with recording_calls(Owner, "double", keep=str) as calls:
         assert Owner().double(3) == 6 and Owner().double(4) == 8
     assert calls == ["6", "8"] and Owner.__dict__["double"] is stored
+    one = Owner()
+    with recording_calls(one, "double") as calls:  # one object's method: the class is left alone
+        assert one.double(5) == 10 and Owner().double(1) == 2
+    assert calls == [10] and "double" not in vars(one) and one.double(2) == 4
