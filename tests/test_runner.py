@@ -12,6 +12,7 @@ import torch
 
 import vddbench
 from vddbench.plugins import Entry, Provider, get_registry
+from vddbench.protocol import all_protocols
 from vddbench.results import ResultStore
 from vddbench.runner import pending, plan, run_cell
 
@@ -151,6 +152,28 @@ def test_a_value_the_distiller_refuses_when_built_stops_the_plan(smoke, monkeypa
         plan(smoke, ['picky{"m": "a"}'])
 
 
+@pytest.mark.parametrize("entry, message", [
+    ('dm{"iterations": -1}', "distiller 'dm': iterations should be >= 0 and batch_real >= 1; got -1, 16"),
+    ('frepo{"label_temperature": 0}', "distiller 'frepo': label_temperature should be > 0; got 0"),
+    ('idtd{"real_batch": 0}', "distiller 'idtd': iterations should be >= 0 and real_batch >= 1; got 10, 0"),
+    ('mtt{"experts": 0}', "distiller 'mtt': experts must be >= 1; got 0"),
+    ('vdsd{"ipc1_iterations": -1}', "distiller 'vdsd': iterations and ipc1_iterations should be >= 0"),
+    ('mtt-vdsd{"batch_syn": 0}', "distiller 'mtt-vdsd': batch_syn should be >= 1; got 0"),
+    ('frepo-vdsd{"pool_size": 0}', "distiller 'frepo-vdsd': iterations should be >= 0; batch_real, pool_size"),
+    ('static-dc{"outer_loop": 0}', "distiller 'static-dc' should get outer_loop None or >= 1; got 0"),
+    ('tsgf{"iterations": -1}', "distiller 'tsgf': iterations should be >= 0, .*; got -1, 100, 3"),
+    ('tsgf{"videomix_prob": 2}', r"distiller 'tsgf': .*videomix_prob in \[0, 1\]; got 1.0, 2.0"),
+    ('tac-dt{"branching_factor": 1}', "distiller 'tac-dt' needs .*branching_factor >= 2; got 100, 1"),
+    ('vst-unet{"epochs": -1}', "distiller 'vst-unet': epochs should be >= 0; got -1"),
+    ('herding{"features": "mean"}', "distiller 'herding': features should be 'flat' or 'pooled'; got 'mean'"),
+    ('optdistill{"labeler": "nobody"}', "distiller 'optdistill': labeler should be 'teacher', 'scorer' or"),
+])
+def test_first_party_distillers_refuse_a_bad_value_before_the_grid_runs(entry, message):
+    """Out-of-range values stop ``vddbench run`` while it plans, not as one failed record per cell."""
+    with pytest.raises(vddbench.DistillerError, match=message):
+        plan(all_protocols()["embedded"], [entry])
+
+
 def test_list_names_a_distillers_hyper_parameters_with_their_protocol_values(capsys):
     from vddbench.cli import main
 
@@ -176,6 +199,8 @@ def test_cli_errors_are_one_line_with_exit_code_2(vddbench_cli, tmp_path):
         (["run", "--protocol", "smoke", "--distiller", "randon"], "did you mean 'random'"),
         (["run", "--protocol", "smoke", "--distiller", 'herding,random{"k": 1, "seed": [1, 2]}'],
          "distiller 'random' has no hyper-parameter 'k' (it has: none)"),
+        (["run", "--protocol", "smoke", "--distiller", 'herding{"features": "mean"}'],
+         "distiller 'herding': features should be 'flat' or 'pooled'; got 'mean'"),
         (["run", "--protocol", "smoke", "--ipc", "10"], "IPC 10 is not in protocol 'smoke'"),
         (["run", "--protocol", "smoke", "--results", "a-file/results"],
          "results directory a-file/results is not writable"),
@@ -185,6 +210,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(vddbench_cli, tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip().splitlines() == [f"vddbench: error: {proc.stderr.split('error: ', 1)[1].strip()}"]
         assert message in proc.stderr
+    assert not (tmp_path / "results").exists()  # a refused request leaves nothing behind
 
 
 def test_kill_9_midway_leaves_no_corrupt_record_and_a_rerun_completes(tmp_path):

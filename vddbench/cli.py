@@ -109,11 +109,11 @@ def cmd_run(args) -> int:
     device = resolve_device(args.device) if args.executor == "local" else args.device or "cuda where present"
     if args.executor == "local" and device.type == "cuda" and args.workers is None:
         args.workers = 1  # cells take the GPU one at a time unless --workers asks for more
-    store = ResultStore(args.results)
-    store.check_writable()
     cells = plan(protocol, _split(args.distiller, flag="--distiller"), _split(args.dataset, flag="--dataset"),
                  _split(args.ipc, int, "--ipc"), _split(args.seed, int, "--seed"),
                  _split(args.student, flag="--student"), data_root=args.data_root, device=args.device)
+    store = ResultStore(args.results)  # created only once the request is known to be good
+    store.check_writable()
     todo = pending(cells, store)
     for cell in todo:  # a malformed record is not done: say so, then compute it again
         for student in cell.slots:

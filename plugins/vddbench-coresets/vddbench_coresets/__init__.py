@@ -63,11 +63,11 @@ class _FeatureCoreset(_Coreset):
 
     def __init__(self, features: str = "flat"):
         self.features = features
+        if features not in ("flat", "pooled"):  # refused before `vddbench run` does any work
+            raise vddbench.DistillerError(
+                f"distiller '{self.name}': features should be 'flat' or 'pooled'; got {features!r}")
 
     def class_features(self, task, members):
-        if self.features not in ("flat", "pooled"):
-            raise vddbench.DistillerError(
-                f"distiller '{self.name}': features should be 'flat' or 'pooled'; got {self.features!r}")
         return _class_features(task, members, flat=self.features == "flat")
 
 

@@ -77,15 +77,20 @@ class DM(vddbench.Distiller):
         self.init = init
         self.dsa = dsa
         self.embedding = embedding
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
-    def _check(self, task: vddbench.DistillTask) -> None:
+    def _check_values(self) -> None:
         if self.init not in ("real", "noise"):
             raise vddbench.DistillerError(f"distiller 'dm': init should be 'real' or 'noise'; got {self.init!r}")
         if self.embedding not in ("flat", "pooled"):
             raise vddbench.DistillerError(
                 f"distiller 'dm': embedding should be 'flat' or 'pooled'; got {self.embedding!r}")
         if self.iterations < 0 or self.batch_real < 1:
-            raise vddbench.DistillerError("distiller 'dm': iterations should be >= 0 and batch_real >= 1")
+            raise vddbench.DistillerError("distiller 'dm': iterations should be >= 0 and batch_real >= 1; "
+                                          f"got {self.iterations}, {self.batch_real}")
+
+    def _check(self, task: vddbench.DistillTask) -> None:
+        """What needs the data (the values were checked when built)."""
         for label in range(task.num_classes):
             n = len(task.train.indices_of(label))
             if self.init == "real" and n < task.ipc:

@@ -85,8 +85,9 @@ class FRePo(vddbench.Distiller):
         self.eval_lr = eval_lr
         # FRePo evaluates with Adam (§ on the board, next to the plain score); None: protocol recipe only.
         self.tags = dataclasses.replace(type(self).tags, own_eval_recipe=eval_lr is not None)
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
-    def _check(self) -> None:
+    def _check_values(self) -> None:
         if self.iterations < 0 or self.batch_real < 1:
             raise vddbench.DistillerError("distiller 'frepo': iterations should be >= 0 and batch_real >= 1; "
                                           f"got {self.iterations}, {self.batch_real}")
@@ -98,7 +99,6 @@ class FRePo(vddbench.Distiller):
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run FRePo. If ``trace`` is a list, the KRR loss of every iteration is appended to it."""
-        self._check()
         device, c = task.device, task.num_classes
         videos = torch.cat([task.train.clips(idx) for idx in task.random_real_indices()])
         videos = videos.to(device).requires_grad_(True)

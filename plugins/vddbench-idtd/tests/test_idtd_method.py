@@ -90,9 +90,10 @@ def test_paper_defaults_and_ablation_switches():
     assert IDTD.defaults_for("embedded")["iterations"] < d.iterations
 
 
-def test_rejects_bad_init(vddbench_task):
-    with pytest.raises(vddbench.DistillerError, match="init"):
-        IDTD(iterations=1, init="zeros").distill(vddbench_task(ipc=1))
+@pytest.mark.parametrize("bad", [{"init": "zeros"}, {"k": 0}, {"iterations": -1}, {"real_batch": 0}])
+def test_rejects_bad_values_when_built(bad):
+    with pytest.raises(vddbench.DistillerError, match="distiller 'idtd'"):
+        IDTD(**bad)
 
 
 def test_the_papers_noise_start_runs_and_gives_finite_videos(vddbench_task):

@@ -50,12 +50,16 @@ class IDTD(vddbench.Distiller):
         self.eval_temporal_augmentation = eval_temporal_augmentation
         if not eval_temporal_augmentation:  # the record says whether evaluation was augmented
             self.tags = replace(type(self).tags, eval_augmentation=False)
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
     # -- distillation --------------------------------------------------------------------------
-    def _check(self, task: vddbench.DistillTask) -> None:
+    def _check_values(self) -> None:
         if self.k < 1 or self.init not in ("noise", "real"):
             raise vddbench.DistillerError(f"distiller 'idtd': k must be >= 1 and init 'noise' or 'real'; "
                                           f"got k={self.k}, init={self.init!r}")
+        if self.iterations < 0 or self.real_batch < 1:
+            raise vddbench.DistillerError(f"distiller 'idtd': iterations should be >= 0 and real_batch >= 1; "
+                                          f"got {self.iterations}, {self.real_batch}")
 
     def real_init_indices(self, task: vddbench.DistillTask) -> list[torch.Tensor]:
         """Per class, ``ipc * k`` real clips, instance-major (instance i's K segments): segment 0
@@ -130,7 +134,6 @@ class IDTD(vddbench.Distiller):
             trace: list[float] | None = None) -> list[InstanceGenerators]:
         """Train the generators; returns them (tests inspect the segments). If ``trace`` is a
         list, the objective ``L`` of every iteration (summed over classes) is appended to it."""
-        self._check(task)
         generators = self.build(task)
         optimizers = [torch.optim.Adam(g.param_groups(self.lr)) for g in generators]
         gen = task.generator(offset=2)

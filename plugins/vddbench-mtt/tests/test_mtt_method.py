@@ -141,6 +141,6 @@ def test_defaults_are_the_papers_and_protocols_shrink_them():
         assert set(overrides) <= set(MTT.param_names())
 
 
-def test_rejects_bad_settings(vddbench_task):
+def test_rejects_bad_settings_when_built():
     with pytest.raises(vddbench.DistillerError, match="syn_steps"):
-        MTT(syn_steps=0).distill(vddbench_task(ipc=1))
+        MTT(syn_steps=0)

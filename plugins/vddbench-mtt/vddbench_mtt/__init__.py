@@ -55,8 +55,9 @@ class MTT(vddbench.Distiller):
         self.eval_syn_lr = eval_syn_lr
         # The paper evaluates with the learned step size (§ on the board); off: the protocol's recipe only.
         self.tags = dataclasses.replace(type(self).tags, own_eval_recipe=bool(eval_syn_lr))
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
-    def _check(self, task: vddbench.DistillTask) -> None:
+    def _check_values(self) -> None:
         for name in ("syn_steps", "expert_epochs", "max_start_epoch", "experts"):
             if getattr(self, name) < 1:
                 raise vddbench.DistillerError(f"distiller 'mtt': {name} must be >= 1; got {getattr(self, name)}")
@@ -65,7 +66,6 @@ class MTT(vddbench.Distiller):
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run MTT. If ``trace`` is a list, the loss of every iteration is appended to it."""
-        self._check(task)
         trajectories = task.expert_trajectories(self.experts, self.max_start_epoch + self.expert_epochs)
         device = task.device
         videos = torch.cat([task.train.clips(idx) for idx in task.random_real_indices()])

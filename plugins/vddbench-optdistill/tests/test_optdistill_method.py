@@ -169,7 +169,7 @@ def test_stand_ins_are_recorded_and_soft_labels_come_from_the_teacher(vddbench_t
 def test_bad_hyper_parameters_fail_with_a_message(vddbench_task):
     task = vddbench_task(ipc=1)
     with pytest.raises(vddbench.DistillerError, match="labeler should be"):
-        OptDistill(labeler="nobody").distill(task)
+        OptDistill(labeler="nobody")  # refused when built; the tiling needs the clip size
     with pytest.raises(vddbench.DistillerError, match="cannot tile 30 x 30"):
         OptDistill(grid=30).distill(task)
     with pytest.raises(ValueError, match="CSRT has no parameter 'speed'"):

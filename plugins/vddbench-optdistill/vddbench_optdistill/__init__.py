@@ -55,15 +55,19 @@ class OptDistill(vddbench.Distiller):
         self.csrt = csrt  # CSRT parameters overriding OpenCV's defaults, e.g. FAST_CSRT
         if "teacher" not in (scorer, labeler):
             self.tags = vddbench.DistillerTags(needs_teacher=False, soft_labels=True)
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
     # -- inputs --------------------------------------------------------------------------------
-    def _check(self, task: vddbench.DistillTask) -> None:
+    def _check_values(self) -> None:
         if self.grid < 1 or self.boxes_per_video < 1 or (self.top_k is not None and self.top_k < 1):
             raise vddbench.DistillerError(f"distiller '{self.name}' needs grid, boxes_per_video and top_k >= 1; "
                                           f"got {self.grid}, {self.boxes_per_video}, {self.top_k}")
         if self.labeler not in ("teacher", "scorer", "onehot"):
             raise vddbench.DistillerError(f"distiller '{self.name}': labeler should be 'teacher', 'scorer' or "
                                           f"'onehot'; got {self.labeler!r}")
+
+    def _check(self, task: vddbench.DistillTask) -> None:
+        """What needs the clip size (the values were checked when built)."""
         if task.clip.height < self.grid or task.clip.width < self.grid:
             raise vddbench.DistillerError(f"distiller '{self.name}' cannot tile {self.grid} x {self.grid} crops "
                                           f"into {task.clip.height} x {task.clip.width} frames")

@@ -172,10 +172,11 @@ def test_network_is_dcs_convnet():
     assert net.classifier.in_features == 128 * 3 * 3
 
 
-@pytest.mark.parametrize("bad", [{"init": "zeros"}, {"dis_metric": "l1"}])
-def test_rejects_unknown_options(bad, vddbench_task):
-    with pytest.raises(vddbench.DistillerError):
-        StaticDC(iterations=0, **bad).distill(vddbench_task(ipc=1))
+@pytest.mark.parametrize("bad", [{"init": "zeros"}, {"dis_metric": "l1"}, {"outer_loop": 0}, {"inner_loop": -1},
+                                 {"batch_real": 0}])
+def test_rejects_bad_options_when_built(bad):
+    with pytest.raises(vddbench.DistillerError, match="static-dc"):
+        StaticDC(iterations=0, **bad)
 
 
 def test_images_are_one_shared_cached_input_with_the_numbers_of_a_direct_run(vddbench_task):

@@ -199,9 +199,22 @@ class StaticDC(vddbench.Distiller):
         self.dis_metric = dis_metric
         self.net_width = net_width
         self.net_depth = net_depth
+        self._check_values()  # a bad value stops `vddbench run` before any work
 
     def _fail(self, what: str):
         raise vddbench.DistillerError(f"distiller 'static-dc' {what}")
+
+    def _check_values(self) -> None:
+        if self.init not in ("real", "noise"):
+            self._fail(f"should get init 'real' or 'noise'; got {self.init!r}")
+        if self.dis_metric not in DIS_METRICS:
+            self._fail(f"should get dis_metric in {DIS_METRICS}; got {self.dis_metric!r}")
+        if self.iterations < 0 or self.batch_real < 1:
+            self._fail(f"should get iterations >= 0 and batch_real >= 1; got {self.iterations}, {self.batch_real}")
+        for name, least in (("outer_loop", 1), ("inner_loop", 0)):  # None: DC's table for the IPC
+            value = getattr(self, name)
+            if value is not None and value < least:
+                self._fail(f"should get {name} None or >= {least}; got {value}")
 
     def loops(self, ipc: int) -> tuple[int, int]:
         """``(outer_loop, inner_loop)`` for ``ipc``: the hyper-parameters, else DC's table."""
@@ -211,14 +224,7 @@ class StaticDC(vddbench.Distiller):
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run DC on frames. If ``trace`` is a list, each iteration's mean matching distance is appended."""
-        if self.init not in ("real", "noise"):
-            self._fail(f"should get init 'real' or 'noise'; got {self.init!r}")
-        if self.dis_metric not in DIS_METRICS:
-            self._fail(f"should get dis_metric in {DIS_METRICS}; got {self.dis_metric!r}")
         outer, inner = self.loops(task.ipc)
-        if self.iterations < 0 or self.batch_real < 1 or outer < 1 or inner < 0:
-            self._fail(f"should get iterations >= 0, batch_real >= 1, outer_loop >= 1, inner_loop >= 0; got "
-                       f"{self.iterations}, {self.batch_real}, {outer}, {inner}")
         images = static_dc_images(task, self.iterations, self.lr_img, self.momentum, self.lr_net, outer, inner,
                                   self.batch_real, self.init, self.dis_metric, self.net_width, self.net_depth, trace)
         labels = torch.arange(task.num_classes).repeat_interleave(task.ipc)

@@ -120,3 +120,10 @@ def test_bad_inputs_fail_with_a_message_naming_the_distiller(vddbench_task, tmp_
         TACDT(candidates=str(tmp_path / "nothing-here")).distill(task)
     with pytest.raises(vddbench.DistillerError, match="fewer than IPC 7"):
         TACDT().distill(vddbench_task(ipc=7))
+
+
+@pytest.mark.parametrize("bad", [{"pca_components": 0.0}, {"birch_threshold": -1.0}, {"candidates_per_class": 0},
+                                 {"branching_factor": 1}])
+def test_rejects_bad_values_when_built(bad):
+    with pytest.raises(vddbench.DistillerError, match="distiller 'tac-dt' needs"):
+        TACDT(**bad)

@@ -76,6 +76,16 @@ class TACDT(vddbench.Distiller):
         self.branching_factor = branching_factor  # scikit-learn's default
         if embedder != "teacher":
             self.tags = vddbench.DistillerTags(needs_teacher=False)
+        self._check_values()  # a bad value stops `vddbench run` before any work
+
+    def _check_values(self) -> None:
+        if not (self.pca_components > 0 and self.birch_threshold > 0):
+            raise vddbench.DistillerError(f"distiller '{self.name}' needs pca_components > 0 and "
+                                          f"birch_threshold > 0; got {self.pca_components}, {self.birch_threshold}")
+        if (self.candidates_per_class is not None and self.candidates_per_class < 1) or self.branching_factor < 2:
+            raise vddbench.DistillerError(f"distiller '{self.name}' needs candidates_per_class >= 1 (or None) and "
+                                          f"branching_factor >= 2; got {self.candidates_per_class}, "
+                                          f"{self.branching_factor}")
 
     def _embed_fn(self, task: vddbench.DistillTask):
         if self.embedder == "teacher":
@@ -85,9 +95,6 @@ class TACDT(vddbench.Distiller):
         return user_model(self.name, self.embedder, task.device)
 
     def distill(self, task: vddbench.DistillTask) -> vddbench.Artifact:
-        if not (self.pca_components > 0 and self.birch_threshold > 0):
-            raise vddbench.DistillerError(f"distiller '{self.name}' needs pca_components > 0 and "
-                                          f"birch_threshold > 0; got {self.pca_components}, {self.birch_threshold}")
         from threadpoolctl import threadpool_limits
 
         pool, members, pool_desc = candidate_pool(self.name, self.candidates, task, self.candidates_per_class,

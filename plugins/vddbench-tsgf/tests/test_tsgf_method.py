@@ -218,3 +218,10 @@ def test_trace_is_the_per_iteration_loss_summed_over_synthetic_batches(vddbench_
     assert trace == pytest.approx([a + b for a, b in zip(*per_batch)], rel=1e-5)
     # tracing is read-only
     assert torch.equal(traced.tensors["videos"], d.distill(vddbench_task(ipc=2)).tensors["videos"])
+
+
+@pytest.mark.parametrize("bad", [{"iterations": -1}, {"synthetic_batch": 0}, {"window": 0}, {"lr": 0.0},
+                                 {"r_bn": -0.1}, {"label_temperature": 0.0}, {"videomix_prob": 1.5}])
+def test_rejects_bad_values_when_built(bad):
+    with pytest.raises(vddbench.DistillerError, match="distiller 'tsgf'"):
+        TSGF(**bad)

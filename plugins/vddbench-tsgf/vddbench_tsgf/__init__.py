@@ -84,6 +84,20 @@ class TSGF(vddbench.Distiller):
         self._teacher: torch.nn.Module | None = None  # set by expand: TSGF_A relabels with it
         if (relabel, videomix) != (True, True):  # records say what this configuration does
             self.tags = replace(type(self).tags, soft_labels=relabel, eval_augmentation=videomix)
+        self._check_values()  # a bad value stops `vddbench run` before any work
+
+    def _check_values(self) -> None:
+        def fail(what: str, got) -> None:
+            raise vddbench.DistillerError(f"distiller 'tsgf': {what}; got {got}")
+
+        if self.iterations < 0 or self.synthetic_batch < 1 or self.window < 1:
+            fail("iterations should be >= 0, synthetic_batch and window >= 1",
+                 f"{self.iterations}, {self.synthetic_batch}, {self.window}")
+        if (self.lr is not None and self.lr <= 0) or (self.r_bn is not None and self.r_bn < 0):
+            fail("lr should be > 0 and r_bn >= 0, or None for the paper's value", f"{self.lr}, {self.r_bn}")
+        if self.label_temperature <= 0 or not 0 <= self.videomix_prob <= 1:
+            fail("label_temperature should be > 0 and videomix_prob in [0, 1]",
+                 f"{self.label_temperature}, {self.videomix_prob}")
 
     # -- the paper's per-setting defaults (its Table 11) -----------------------------------------
     @staticmethod

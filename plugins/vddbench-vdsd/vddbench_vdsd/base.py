@@ -56,12 +56,13 @@ class StaticDynamicDistiller(vddbench.Distiller):
         shared = (STATIC_IMAGES,) if statics_per_video == 1 else ()
         self.tags = dataclasses.replace(type(self).tags, exact_ipc=combos == 1,
                                         cached_inputs=type(self).tags.cached_inputs + shared)
+        self._check_values()  # a bad value stops `vddbench run` before any work (subclasses set theirs first)
 
     # -- checks --------------------------------------------------------------------------------------
     def _fail(self, what: str):
         raise vddbench.DistillerError(f"distiller '{self.name}': {what}")
 
-    def _check(self, task: vddbench.DistillTask) -> None:
+    def _check_values(self) -> None:
         if self.hallucinator not in mem.HALLUCINATORS:
             self._fail(f"hallucinator should be one of {mem.HALLUCINATORS}; got {self.hallucinator!r}")
         if self.hal_init not in mem.HAL_INITS:
@@ -98,7 +99,6 @@ class StaticDynamicDistiller(vddbench.Distiller):
         """Static stage done, dynamic memory and hallucinator fresh, on ``task.device``. Stage 2 then
         learns the dynamic memory and the hallucinator (with the objective's loss); the static
         memory stays frozen unless an objective's ``train_static`` ablation asks otherwise."""
-        self._check(task)
         return mem.init_memory(task, self.static_memory(task), self._dynamics(), self.hallucinator, self.hal_init)
 
     def static_memory(self, task: vddbench.DistillTask) -> torch.Tensor:

@@ -65,8 +65,8 @@ class VDSD(StaticDynamicDistiller):
                          static_iterations, static_lr_img, static_momentum, static_lr_net, static_outer_loop,
                          static_inner_loop, static_batch_real)
 
-    def _check(self, task: vddbench.DistillTask) -> None:
-        super()._check(task)
+    def _check_values(self) -> None:
+        super()._check_values()
         if self.iterations < 0 or (self.ipc1_iterations or 0) < 0 or self.batch_real < 1:
             self._fail("iterations and ipc1_iterations should be >= 0 and batch_real >= 1; got "
                        f"{self.iterations}, {self.ipc1_iterations} and {self.batch_real}")

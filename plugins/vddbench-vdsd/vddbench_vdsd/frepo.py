@@ -70,8 +70,8 @@ class FRePoVDSD(StaticDynamicDistiller):
                          static_inner_loop, static_batch_real)
         self.tags = dataclasses.replace(self.tags, own_eval_recipe=eval_lr is not None)
 
-    def _check(self, task: vddbench.DistillTask) -> None:
-        super()._check(task)
+    def _check_values(self) -> None:
+        super()._check_values()
         if self.iterations < 0 or min(self.batch_real, self.pool_size, self.max_online_steps) < 1:
             self._fail("iterations should be >= 0; batch_real, pool_size and max_online_steps >= 1")
         if self.label_temperature <= 0 or (self.eval_lr is not None and self.eval_lr <= 0):

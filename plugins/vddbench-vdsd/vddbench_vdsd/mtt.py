@@ -84,15 +84,13 @@ class MTTVDSD(StaticDynamicDistiller):
         train_lr = self.train_lr if self.train_lr is not None else ipc < 5
         return steps, batch, bool(train_lr)
 
-    def _check(self, task: vddbench.DistillTask) -> None:
-        super()._check(task)
-        steps, batch, _ = self.script_settings(task.ipc)
+    def _check_values(self) -> None:
+        super()._check_values()
         if self.iterations < 0:
             self._fail(f"iterations should be >= 0; got {self.iterations}")
-        for name, value in (("syn_steps", steps),
-                            ("expert_epochs", self.expert_epochs), ("max_start_epoch", self.max_start_epoch),
-                            ("experts", self.experts), ("batch_syn", 1 if batch is None else batch)):
-            if value < 1:
+        for name in ("syn_steps", "expert_epochs", "max_start_epoch", "experts", "batch_syn"):
+            value = getattr(self, name)
+            if value is not None and value < 1:  # None (syn_steps, batch_syn): the scripts' value for the IPC
                 self._fail(f"{name} should be >= 1; got {value}")
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
@@ -100,7 +98,6 @@ class MTTVDSD(StaticDynamicDistiller):
         appended to it."""
         from vddbench_mtt import trajectory_loss
 
-        self._check(task)  # before the (cached, but costly) experts are asked for
         trajectories = task.expert_trajectories(self.experts, self.max_start_epoch + self.expert_epochs)
         memory = self.initial_memory(task)
         device = task.device

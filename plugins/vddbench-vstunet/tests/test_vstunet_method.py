@@ -137,3 +137,10 @@ def test_training_improves_the_representativeness_of_the_selection(clip_as_laten
     after = rep_of(VSTUNet(epochs=15, **kwargs).distill(task))
     assert after < before
     assert not VSTUNet(autoencoder=clip_as_latent).tags.needs_teacher
+
+
+@pytest.mark.parametrize("bad", [{"epochs": -1}, {"width": 0}, {"latent_stride": 0}, {"latent_channels": 0},
+                                 {"candidates_per_class": 0}, {"lambda_r": -1.0}, {"lr": 0.0}])
+def test_rejects_bad_values_when_built(bad):
+    with pytest.raises(vddbench.DistillerError, match=f"distiller 'vst-unet': {next(iter(bad))} should be"):
+        VSTUNet(**bad)

@@ -52,6 +52,18 @@ class VSTUNet(vddbench.Distiller):
         self.lambda_d = lambda_d
         if autoencoder != "teacher":
             self.tags = vddbench.DistillerTags(needs_teacher=False)
+        self._check_values()  # a bad value stops `vddbench run` before any work
+
+    def _check_values(self) -> None:
+        # None (candidates_per_class, lambda_r, lambda_d): every candidate, the paper's value for the IPC
+        least = {"latent_stride": 1, "latent_channels": 1, "width": 1, "epochs": 0, "candidates_per_class": 1,
+                 "lambda_r": 0, "lambda_d": 0}
+        for name, bound in least.items():
+            value = getattr(self, name)
+            if value is not None and value < bound:
+                raise vddbench.DistillerError(f"distiller '{self.name}': {name} should be >= {bound}; got {value}")
+        if self.lr <= 0:
+            raise vddbench.DistillerError(f"distiller '{self.name}': lr should be > 0; got {self.lr}")
 
     # -- latents -------------------------------------------------------------------------------
     def _latents(self, task, pool, index) -> tuple[torch.Tensor, str]:
