@@ -163,6 +163,16 @@ class BadProtocolDefaults(Correct):
     protocol_defaults = {"smokey": {"scale": 0.5}}  # a typo: silently ignored by the harness
 
 
+class RefusesItsProtocolDefaults(Correct):
+    name = "kit-refuses-its-protocol-defaults"
+    protocol_defaults = {"embedded": {"scale": -1.0}}
+
+    def __init__(self, scale: float = 1.0):
+        if scale <= 0:
+            raise vddbench.DistillerError(f"distiller '{self.name}': scale should be > 0; got {scale}")
+        super().__init__(scale)
+
+
 class Unregistered(Correct):
     name = "kit-unregistered"
 
@@ -182,6 +192,7 @@ BROKEN = [
     (LosesAttribute, "check_artifact_round_trip", "saved and reloaded artifact"),
     (BadAugment, "check_augment_batch", "batch size"),
     (BadProtocolDefaults, "check_registration", "known protocol names"),
+    (RefusesItsProtocolDefaults, "check_registration", "accept its own protocol_defaults['embedded'] when built"),
     (Unregistered, "check_registration", "entry point"),
 ]
 REGISTERED = [Correct] + [cls for cls, _, _ in BROKEN if cls is not Unregistered]

@@ -47,7 +47,7 @@ def _fail(cls, should: str, got: Any) -> None:
 
 # -- declaration ----------------------------------------------------------------------------------
 def check_registration(distiller, *, protocol="smoke", **_):
-    """Reachable through a vddbench entry point, with a valid name, tags and hyper-parameters."""
+    """Reachable through a vddbench entry point; valid name, tags, hyper-parameters, protocol_defaults."""
     cls = distiller if isinstance(distiller, type) else type(distiller)
     if isinstance(distiller, str):
         cls = resolve(distiller, protocol)[0]
@@ -77,6 +77,10 @@ def check_registration(distiller, *, protocol="smoke", **_):
         unknown = sorted(set(overrides) - set(cls.param_names()))
         if unknown:
             _fail(cls, f"only override its hyper-parameters in protocol_defaults['{proto_name}']", unknown)
+        try:  # else every `vddbench run` on that protocol stops at once
+            cls(**cls.defaults_for(proto_name))
+        except (VddbenchError, TypeError, ValueError) as exc:
+            _fail(cls, f"accept its own protocol_defaults['{proto_name}'] when built", exc)
     overrides_augment = cls.augment_batch is not Distiller.augment_batch
     if overrides_augment != cls.tags.eval_augmentation:
         _fail(cls, "declare tags.eval_augmentation=True exactly when it overrides augment_batch",
