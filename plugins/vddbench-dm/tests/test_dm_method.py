@@ -1,6 +1,8 @@
 """DM's defining behaviour on the smoke protocol: it lowers its own matching loss and moves the
 synthetic clips away from their real initialisation."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -62,6 +64,12 @@ def test_ablations_noise_init_and_dsa(vddbench_task):
 def test_rejects_unknown_init_when_built():
     with pytest.raises(vddbench.DistillerError, match="init"):
         DM(init="zeros")
+
+
+def test_a_class_smaller_than_ipc_fails_naming_dm(vddbench_task):
+    task = dataclasses.replace(vddbench_task(ipc=1), ipc=999)
+    with pytest.raises(vddbench.DistillerError, match="distiller 'dm': class 0 has .* fewer than IPC 999"):
+        DM(iterations=1).distill(task)
 
 
 def test_defaults_are_the_papers_and_protocols_shrink_them():

@@ -89,24 +89,19 @@ class DM(vddbench.Distiller):
             raise vddbench.DistillerError("distiller 'dm': iterations should be >= 0 and batch_real >= 1; "
                                           f"got {self.iterations}, {self.batch_real}")
 
-    def _check(self, task: vddbench.DistillTask) -> None:
-        """What needs the data (the values were checked when built)."""
-        for label in range(task.num_classes):
-            n = len(task.train.indices_of(label))
-            if self.init == "real" and n < task.ipc:
-                raise vddbench.DistillerError(
-                    f"distiller 'dm': class {label} has {n} training clips, fewer than IPC {task.ipc}")
-
     def initial_videos(self, task: vddbench.DistillTask) -> torch.Tensor:
         """``(classes * ipc, 3, T, H, W)``, class-major: real clips of each class, or noise."""
         if self.init == "noise":
             n = task.num_classes * task.ipc
             return torch.randn((n, *task.clip.shape), generator=task.generator(offset=1))
-        return torch.cat([task.train.clips(idx) for idx in task.random_real_indices()])
+        try:
+            picks = task.random_real_indices()  # a class with fewer clips than IPC is refused there
+        except vddbench.DistillerError as exc:
+            raise vddbench.DistillerError(f"distiller 'dm': {exc}") from None
+        return torch.cat([task.train.clips(idx) for idx in picks])
 
     def distill(self, task: vddbench.DistillTask, trace: list[float] | None = None) -> vddbench.Artifact:
         """Run DM. If ``trace`` is a list, the matching loss of every iteration is appended to it."""
-        self._check(task)
         videos = self.initial_videos(task).to(task.device).requires_grad_(True)
         labels = torch.arange(task.num_classes).repeat_interleave(task.ipc)
         optimizer = torch.optim.SGD([videos], lr=self.lr_img, momentum=self.momentum)
