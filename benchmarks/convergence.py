@@ -10,12 +10,18 @@ distiller and IPC:
   second half, averaged over seeds);
 * per seed, the fitted slope of the second half, as the change per tenth of the run in % of its
   level (``tune_distiller.tail_slope``);
-* **the criterion**: the mean of those slopes over the seeds with its 95% CI (Student's t over seeds,
-  which are independent runs; iterations within a run are not, so the per-seed intervals are not
-  pooled). The objective counts as converged when the whole interval lies within ``±bound`` (5%):
-  in expectation, the last tenth of the run changes it by less than 5%. One run's slope interval is
-  often wider than that from iteration noise alone (a fresh network or real batch each iteration);
-  averaging independent seeds measures the trend that noise hides;
+* the mean of those slopes over the seeds with its 95% CI (Student's t over seeds, which are
+  independent runs; iterations within a run are not, so the per-seed intervals are not pooled);
+* **the criterion**: the same slope in % of the level *plus the distance the run travelled*
+  (``scaled_slope``: ``|level| + |first tenth - level|``), its mean over the seeds and 95% CI. The
+  objective counts as converged when the whole interval lies within ``±bound`` (5%): in
+  expectation, the last tenth of the run changes it by less than 5% of that scale. This is the
+  ``numpy.isclose`` form (a relative tolerance on the level plus an absolute one, here the travel):
+  the level alone cannot measure an objective heading to zero or through it (a loss falling
+  geometrically to zero changes by the same % of its level every tenth however close it gets), and
+  where the level dominates the two forms agree. The level-only verdict is printed too. One run's
+  slope interval is often wider than the bound from iteration noise alone (a fresh network or real
+  batch each iteration); averaging independent seeds measures the trend that noise hides;
 * the distillation's seconds per cell (one thread; building cached inputs such as experts excluded);
 * where the objective stays positive, the exponent ``a`` of a power law ``L ∝ t^-a`` fitted to the
   tenths (``decay_exponent``): an objective that decays so shows a slope of about ``a / 7.5`` per
@@ -49,6 +55,7 @@ import time
 
 from tune_distiller import (  # this folder
     embedded_params,
+    scaled_slope,
     seeded_distill,
     tail_slope,
     tasks_by_seed,
@@ -94,14 +101,20 @@ def summarise(label: str, traces: dict[int, list[float]], seconds: dict[int, flo
     mean_trace = [statistics.fmean(column) for column in zip(*(tenths(t) for t in relative))]
     slopes = [tail_slope(t)[0] for t in traces.values()]
     mean, half, converged = seed_slope_test(slopes, bound)
+    scaled = [scaled_slope(t) for t in traces.values()]
+    s_mean, s_half, s_converged = seed_slope_test(scaled, bound)
     lines = [
         head,
         f"  objective by tenths (seed {first}): {' '.join('%.4g' % v for v in tenths(traces[first]))}",
         f"  relative to the second half's level, mean over {len(traces)} seeds: "
         + " ".join("%.3f" % v for v in mean_trace),
-        "  second-half slope per tenth, by seed: " + " ".join(f"{v:+.1f}%" for v in slopes),
-        f"  mean slope over seeds {mean:+.2f}% ± {half:.2f}% per tenth (95% CI [{mean - half:+.2f}, "
-        f"{mean + half:+.2f}]): {'converged' if converged else 'NOT converged'} at ±{bound:g}%",
+        "  second-half slope per tenth in % of its level, by seed: " + " ".join(f"{v:+.1f}%" for v in slopes),
+        f"  mean over seeds {mean:+.2f}% ± {half:.2f}% (95% CI [{mean - half:+.2f}, {mean + half:+.2f}]): "
+        f"{'within' if converged else 'NOT within'} ±{bound:g}% of the level",
+        "  in % of level + travel, by seed: " + " ".join(f"{v:+.1f}%" for v in scaled),
+        f"  the criterion: mean over seeds {s_mean:+.2f}% ± {s_half:.2f}% per tenth (95% CI "
+        f"[{s_mean - s_half:+.2f}, {s_mean + s_half:+.2f}]): {'converged' if s_converged else 'NOT converged'}"
+        f" at ±{bound:g}%",
     ]
     exponents = [decay_exponent(t) for t in traces.values()]
     if not any(math.isnan(a) for a in exponents):

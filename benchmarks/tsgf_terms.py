@@ -4,7 +4,7 @@ TSGF minimises ``alpha_ce * CE(teacher(x), y) + r_bn * BN(x)`` (the paper's Eq. 
 plugins/vddbench-tsgf/README.md), and the whole loss heads to zero at every budget measured. This
 prints, per seed, both weighted terms' sums over the synthetic batches by tenths of the run, on the
 training split less the validation clips, as ``tune_distiller.py`` distils, with each term's
-second-half slope (``convergence.py``'s criterion, applied to the term):
+second-half slope in % of its level (the level form of ``convergence.py``'s test, applied to the term):
 
     python benchmarks/tsgf_terms.py --ipc 10 --iterations 30 --seeds 0 1 2 3
 """

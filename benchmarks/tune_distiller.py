@@ -62,7 +62,8 @@ def tenths(trace: list[float]) -> list[float]:
 
 
 def trace_summary(trace: list[float]) -> str:
-    """The trace by tenths (``tenths``), its first -> last and last-vs-previous tenth, and ``tail_slope``."""
+    """The trace by tenths (``tenths``), its first -> last and last-vs-previous tenth, ``tail_slope`` and
+    ``scaled_slope``."""
     if len(trace) < 10:
         return f"trace {['%.4g' % v for v in trace]}"
     points = tenths(trace)
@@ -71,7 +72,8 @@ def trace_summary(trace: list[float]) -> str:
     return (f"loss by tenths {' '.join('%.4g' % p for p in points)}; "
             f"first->last tenth {100 * (tail - head) / abs(head):+.1f}%, "
             f"last tenth vs the one before {100 * (tail - before_tail) / abs(before_tail):+.2f}%, "
-            f"second-half slope per tenth {slope:+.2f}% ± {half_width:.2f}%")
+            f"second-half slope per tenth {slope:+.2f}% ± {half_width:.2f}% of its level, "
+            f"{scaled_slope(trace):+.2f}% of level + travel")
 
 
 def tail_slope(trace: list[float]) -> tuple[float, float]:
@@ -89,6 +91,15 @@ def tail_slope(trace: list[float]) -> tuple[float, float]:
     residual = sum((y - y_mean - slope * (x - x_mean)) ** 2 for x, y in enumerate(half)) / (m - 2)
     per_tenth = 100 * (len(trace) / 10) / abs(y_mean)
     return slope * per_tenth, t_quantile(m - 2) * math.sqrt(residual / sxx) * per_tenth
+
+
+def scaled_slope(trace: list[float]) -> float:
+    """``tail_slope``'s slope per tenth in % of ``|level| + travel`` instead of ``|level|``: level is
+    the second half's mean, travel ``|first tenth - level|``, how far the run moved the objective.
+    The scale of ``convergence.py``'s criterion: the level alone cannot judge an objective heading to
+    zero or through it."""
+    level = statistics.fmean(trace[len(trace) // 2:])
+    return tail_slope(trace)[0] * abs(level) / (abs(level) + abs(tenths(trace)[0] - level))
 
 
 def validation_carve(spec=EMBEDDED.datasets[0]):

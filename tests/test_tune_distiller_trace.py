@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from convergence import decay_exponent, merge, seed_slope_test, summarise  # noqa: E402
-from tune_distiller import tail_slope, tenths, trace_summary  # noqa: E402
+from tune_distiller import scaled_slope, tail_slope, tenths, trace_summary  # noqa: E402
 
 
 def test_the_slope_of_a_straight_line_is_its_change_per_tenth():
@@ -52,7 +52,7 @@ def test_seeds_show_a_level_objective_that_one_noisy_run_cannot():
     level = {seed: [1 + noise.gauss(0, 0.3) for _ in range(40)] for seed in range(8)}
     assert any(tail_slope(t)[1] > 5 for t in level.values())  # one run alone: interval wider than ±5%
     assert seed_slope_test([tail_slope(t)[0] for t in level.values()], 5.0)[2]
-    falling = {seed: [2 - 0.02 * i + noise.gauss(0, 0.05) for i in range(40)] for seed in range(8)}
+    falling = {seed: [2 - 0.04 * i + noise.gauss(0, 0.05) for i in range(40)] for seed in range(8)}
     mean, half, converged = seed_slope_test([tail_slope(t)[0] for t in falling.values()], 5.0)
     assert not converged and mean + half < 0
     assert "NOT converged" in summarise("falling", falling, {s: 1.0 for s in falling}, 5.0)
@@ -86,3 +86,23 @@ def test_runs_on_disjoint_seeds_merge_into_the_report_of_one_run(tmp_path):
     assert summarise("dm IPC 5", *merged["dm", 5], 5.0) == summarise("dm IPC 5", traces, seconds, 5.0)
     with pytest.raises(SystemExit, match="seed 0 of dm IPC 5 is in both .*part0.json and .*part0.json"):
         merge([str(paths[0]), str(paths[0])])
+
+
+def test_the_criterion_adds_the_distance_travelled_to_the_level():
+    # a loss falling geometrically to zero: the same % of its level every tenth at any budget, so the
+    # level alone never calls it converged; against level + travel it has converged
+    for budget in (100, 400):
+        geometric = [0.5 ** (10 * i / budget) for i in range(budget)]  # halves every tenth
+        assert tail_slope(geometric)[0] < -40 and -5 < scaled_slope(geometric) < 0
+    # a steady trend through zero is still moving on either scale (level -0.49, first tenth 0.91)
+    through_zero = [1 - 0.02 * i for i in range(100)]
+    assert scaled_slope(through_zero) == pytest.approx(-100 * 0.2 / (0.49 + 1.40), rel=1e-9)
+    # where the level dwarfs the travel, the two forms agree
+    level = [10 + 0.1 * 0.9 ** i for i in range(100)]
+    assert scaled_slope(level) == pytest.approx(tail_slope(level)[0], rel=0.02)
+    noise = random.Random(3)
+    runs = {seed: [0.5 ** (i / 10) * (1 + noise.gauss(0, 0.05)) for i in range(100)] for seed in range(8)}
+    report = summarise("geometric", runs, {s: 1.0 for s in runs}, 5.0)
+    assert "NOT within ±5% of the level" in report and "the criterion:" in report
+    assert report.rstrip().splitlines()[-2].endswith("converged at ±5%")
+    assert "NOT converged" not in report
