@@ -52,6 +52,7 @@ def test_seeds_show_a_level_objective_that_one_noisy_run_cannot():
     level = {seed: [1 + noise.gauss(0, 0.3) for _ in range(40)] for seed in range(8)}
     assert any(tail_slope(t)[1] > 5 for t in level.values())  # one run alone: interval wider than ±5%
     assert seed_slope_test([tail_slope(t)[0] for t in level.values()], 5.0)[2]
+    # 2 -> 0.44: still moving in % of the level and of level + travel alike
     falling = {seed: [2 - 0.04 * i + noise.gauss(0, 0.05) for i in range(40)] for seed in range(8)}
     mean, half, converged = seed_slope_test([tail_slope(t)[0] for t in falling.values()], 5.0)
     assert not converged and mean + half < 0
@@ -103,6 +104,5 @@ def test_the_criterion_adds_the_distance_travelled_to_the_level():
     noise = random.Random(3)
     runs = {seed: [0.5 ** (i / 10) * (1 + noise.gauss(0, 0.05)) for i in range(100)] for seed in range(8)}
     report = summarise("geometric", runs, {s: 1.0 for s in runs}, 5.0)
-    assert "NOT within ±5% of the level" in report and "the criterion:" in report
-    assert report.rstrip().splitlines()[-2].endswith("converged at ±5%")
-    assert "NOT converged" not in report
+    verdict = next(line for line in report.splitlines() if line.startswith("  the criterion:"))
+    assert "NOT within ±5% of the level" in report and verdict.endswith(": converged at ±5%")
