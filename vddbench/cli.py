@@ -237,11 +237,11 @@ def _print_hyper_parameters(name: str, protocol: str) -> None:
     """``vddbench list NAME``: the distiller's hyper-parameters, their values on ``protocol`` and
     their defaults, and how to set one for a run."""
     from .protocol import get_protocol
-    from .runner import resolve_distiller
+    from .runner import protocol_configuration, resolve_distiller
 
     get_protocol(protocol)  # an unknown protocol is one line
     cls = resolve_distiller(name)
-    values = cls(**cls.defaults_for(protocol)).get_params()
+    values = protocol_configuration(cls, protocol)
     defaults = {p.name: p.default for p in cls._init_parameters() if p.name in values}
     print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}".rstrip())
     if not values:

@@ -100,6 +100,12 @@ def parse_distiller(entry: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), overrides
 
 
+def protocol_configuration(cls: type[Distiller], protocol: str) -> dict[str, Any]:
+    """The hyper-parameters of ``cls`` as protocol ``protocol`` configures it: its defaults, then the
+    protocol's ``protocol_defaults``."""
+    return cls(**cls.defaults_for(protocol)).get_params()
+
+
 def configured_distiller(entry: str, protocol: str) -> Distiller:
     """The distiller ``entry`` names (``NAME`` or ``NAME{JSON}``), built with its ``protocol`` defaults
     and then the entry's hyper-parameters."""
@@ -112,7 +118,7 @@ def configured_distiller(entry: str, protocol: str) -> Distiller:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ProtocolError(f"distiller '{name}' has no hyper-parameter '{unknown[0]}'{hint} "
                             f"(it has: {', '.join(known) or 'none'})")
-    configured = cls(**cls.defaults_for(protocol)).get_params()
+    configured = protocol_configuration(cls, protocol)
     for key, value in overrides.items():
         overrides[key] = _as_kind_of(value, configured[key], f"distiller '{name}': {key}", protocol)
     try:
@@ -148,7 +154,7 @@ def not_the_protocols_configuration(record: dict[str, Any]) -> str | None:
     protocol = all_protocols().get(record.get("protocol"))
     if entry is None or protocol is None or protocol.protocol_id != record["protocol_id"]:
         return None
-    configured = entry.obj(**entry.obj.defaults_for(protocol.name)).get_params()
+    configured = protocol_configuration(entry.obj, protocol.name)
     differ = {key: ran.get(key) for key in sorted(set(ran) | set(configured)) if ran.get(key) != configured.get(key)}
     if not differ:
         return None

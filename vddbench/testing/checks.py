@@ -20,12 +20,12 @@ from .bench import Options, distil
 
 def resolve(distiller, protocol: str = "smoke") -> tuple[type[Distiller], dict[str, Any]]:
     """The class and hyper-parameters the checks run, from a class, an instance or a name."""
-    if isinstance(distiller, str):
-        from ..runner import resolve_distiller
+    from ..runner import protocol_configuration, resolve_distiller
 
+    if isinstance(distiller, str):
         distiller = resolve_distiller(distiller)  # unknown: a ProtocolError with a did-you-mean
     if isinstance(distiller, type) and issubclass(distiller, Distiller):
-        return distiller, distiller(**distiller.defaults_for(protocol)).get_params()
+        return distiller, protocol_configuration(distiller, protocol)
     if isinstance(distiller, Distiller):
         return type(distiller), distiller.get_params()
     raise TypeError(f"expected a vddbench.Distiller subclass, instance or name; got {distiller!r}")
